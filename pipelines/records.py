@@ -1,0 +1,63 @@
+"""Records that flow between the corpus-stage steps.
+
+Every input record ends in exactly one `Outcome` (kept, dropped with a reason,
+or error); the stats file is the sum of these, so counts always reconcile.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+KEPT = "kept"
+DROPPED = "dropped"
+ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """One document on its way through the corpus stage.
+
+    `text` holds paragraphs separated by a blank line; `markup` says whether it
+    still needs wikitext cleaning. `sentences` is filled by segmentation.
+    """
+
+    id: str
+    input: str  # the --input argument the document came from (stats key)
+    source: str  # the file it was read from
+    title: str = ""
+    url: str = ""
+    language: str = ""
+    text: str = ""
+    markup: str = "plain"  # "plain" | "wikitext"
+    sentences: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What happened to one input record, for stats.json."""
+
+    input: str
+    status: str  # KEPT | DROPPED | ERROR
+    reason: str = ""
+    sentences: int = 0
+    characters: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorRecord:
+    """A malformed record, written to errors-*.jsonl."""
+
+    input: str
+    source: str
+    reason: str
+    detail: str
+    record: str = ""  # id, title or byte offset of the bad record, when known
+
+
+class MalformedInput(Exception):
+    """Raised by parsers for input they cannot use; `reason` is a stats key."""
+
+    def __init__(self, reason: str, detail: str, record: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.record = record
