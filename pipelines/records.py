@@ -38,6 +38,7 @@ class Outcome:
     input: str
     status: str  # KEPT | DROPPED | ERROR
     reason: str = ""
+    count: int = 1  # records this outcome stands for (dedup reports groups)
     sentences: int = 0
     characters: int = 0
 

@@ -1,0 +1,196 @@
+"""Readers: one input file (or dump range) -> documents, drop outcomes and errors.
+
+Each reader yields, for every record it meets, either a `Document` (kept for
+the next step), an `Outcome` (dropped, with its reason) or an `ErrorRecord`
+(malformed), so that every record read is accounted for exactly once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+from collections.abc import Iterator
+
+import pyarrow.parquet as pq
+
+from pipelines import gutenberg, wikipedia_multistream
+from pipelines.inputs import InputFile, open_compressed, open_decompressed
+from pipelines.records import DROPPED, Document, ErrorRecord, MalformedInput, Outcome
+from pipelines.wikipedia_dump import DEFAULT_MAX_PAGE_BYTES, SiteInfo, WikiPage, iter_dump
+from pipelines.wikipedia_pages import page_drop_reason
+
+Record = Document | Outcome | ErrorRecord
+TEXT_SPLITS = ("file", "blank_line")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    language: str = ""  # overrides the language a source declares
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES  # wiki pages; also JSONL/text documents
+    max_file_bytes: int = 256 * 1024 * 1024  # whole-file formats (a book, a text file)
+    text_split: str = "file"  # text: one document per file, or per blank-line block
+    chunk_bytes: int = wikipedia_multistream.DEFAULT_CHUNK_BYTES
+
+
+def read_file(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    """Records of one whole file (multistream dumps go through `read_dump_range`)."""
+    reader = {
+        "wikipedia": _read_wikipedia,
+        "gutenberg": _read_gutenberg,
+        "text": _read_text,
+        "jsonl": _read_jsonl,
+        "parquet": _read_parquet,
+    }[item.format]
+    try:
+        yield from reader(item, options)
+    except MalformedInput as error:
+        yield _error(item, error)
+    except (OSError, EOFError, ValueError) as error:  # unreadable or corrupt file
+        yield ErrorRecord(item.input, item.path, "unreadable_file", f"{type(error).__name__}: {error}")
+
+
+def plan_dump_ranges(item: InputFile, options: ReadOptions) -> Iterator[tuple[InputFile, SiteInfo, wikipedia_multistream.StreamRange]]:
+    """Splits an indexed multistream dump into independently readable ranges."""
+    with open_decompressed(item.index_path) as index:
+        offsets = list(wikipedia_multistream.iter_stream_offsets(index))
+    if not offsets:
+        raise MalformedInput("empty_index", f"{item.index_path} lists no streams")
+    with open_compressed(item.path) as dump:
+        siteinfo = wikipedia_multistream.read_header(dump, offsets[0])
+    for stream_range in wikipedia_multistream.plan_ranges(item.path, offsets, item.size, options.chunk_bytes):
+        yield item, siteinfo, stream_range
+
+
+def read_dump_range(
+    item: InputFile, siteinfo: SiteInfo, stream_range: wikipedia_multistream.StreamRange, options: ReadOptions
+) -> Iterator[Record]:
+    with open_compressed(item.path) as dump:
+        pages = wikipedia_multistream.iter_range_pages(dump, stream_range, options.max_page_bytes)
+        yield from _wiki_records(item, siteinfo, pages, options)
+
+
+def _read_wikipedia(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    with open_decompressed(item.path) as stream:
+        dump = iter_dump(stream, options.max_page_bytes)
+        siteinfo = next(dump)
+        assert isinstance(siteinfo, SiteInfo)
+        yield from _wiki_records(item, siteinfo, dump, options)
+
+
+def _wiki_records(
+    item: InputFile, siteinfo: SiteInfo, pages: Iterator[WikiPage | MalformedInput], options: ReadOptions
+) -> Iterator[Record]:
+    language = options.language or siteinfo.language
+    wiki = siteinfo.dbname or posixpath.basename(item.path).split("-", 1)[0]
+    for page in pages:
+        if isinstance(page, MalformedInput):
+            yield _error(item, page)
+            continue
+        reason = page_drop_reason(page)
+        if reason:
+            yield Outcome(item.input, DROPPED, reason)
+            continue
+        yield Document(
+            id=f"{wiki}:{page.page_id}",
+            input=item.input,
+            source=item.path,
+            title=page.title,
+            url=siteinfo.page_url(page.title),
+            language=language,
+            text=page.text,
+            markup="wikitext",
+        )
+
+
+def _read_whole(item: InputFile, options: ReadOptions) -> bytes:
+    with open_decompressed(item.path) as handle:
+        data = handle.read(options.max_file_bytes + 1)
+    if len(data) > options.max_file_bytes:
+        raise MalformedInput("file_too_large", f"larger than {options.max_file_bytes} bytes (see --max_file_bytes)")
+    return data
+
+
+def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    book = gutenberg.parse_book(_read_whole(item, options))
+    number = book.ebook_number
+    yield Document(
+        id=f"gutenberg:{number}" if number else f"gutenberg:{_stem(item.path)}",
+        input=item.input,
+        source=item.path,
+        title=book.title,
+        url=f"https://www.gutenberg.org/ebooks/{number}" if number else "",
+        language=options.language or book.language,
+        text=book.body,
+    )
+
+
+def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    text = gutenberg.decode_book(_read_whole(item, options))
+    if options.text_split == "file":
+        blocks = [text]
+    else:
+        blocks = [block for block in text.replace("\r", "").split("\n\n") if block.strip()]
+    if not any(block.strip() for block in blocks):
+        raise MalformedInput("empty_file", "no text")
+    for number, block in enumerate(blocks):
+        yield _plain_document(item, options, f"{_stem(item.path)}:{number}", block)
+
+
+def _read_jsonl(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    with open_decompressed(item.path) as handle:
+        for number, line in enumerate(iter(handle.readline, b""), 1):
+            if not line.strip():
+                continue
+            record_name = f"line {number}"
+            if len(line) > options.max_page_bytes:
+                yield ErrorRecord(item.input, item.path, "record_too_large", f"{len(line)} bytes", record_name)
+                continue
+            try:
+                row = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                yield ErrorRecord(item.input, item.path, "bad_json", str(error), record_name)
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                yield ErrorRecord(item.input, item.path, "missing_text", "no string field 'text'", record_name)
+                continue
+            yield _plain_document(item, options, f"{_stem(item.path)}:{number}", row["text"], row)
+
+
+def _read_parquet(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    with open_decompressed(item.path) as handle:
+        table_file = pq.ParquetFile(handle)
+        columns = [c for c in ("id", "title", "url", "text", "sentences") if c in table_file.schema_arrow.names]
+        if "text" not in columns and "sentences" not in columns:
+            raise MalformedInput("missing_text", "no 'text' (or 'sentences') column")
+        row_number = 0
+        for batch in table_file.iter_batches(columns=columns, batch_size=1024):
+            for row in batch.to_pylist():
+                row_number += 1
+                text = row.get("text")
+                if text is None and row.get("sentences") is not None:
+                    text = " ".join(row["sentences"])
+                if not isinstance(text, str):
+                    yield ErrorRecord(item.input, item.path, "missing_text", "null text", f"row {row_number}")
+                    continue
+                yield _plain_document(item, options, f"{_stem(item.path)}:{row_number}", text, row)
+
+
+def _plain_document(item: InputFile, options: ReadOptions, default_id: str, text: str, row: dict | None = None) -> Document:
+    row = row or {}
+    return Document(
+        id=str(row.get("id") or default_id),
+        input=item.input,
+        source=item.path,
+        title=str(row.get("title") or ""),
+        url=str(row.get("url") or ""),
+        language=options.language or str(row.get("language") or ""),
+        text=text,
+    )
+
+
+def _stem(path: str) -> str:
+    return posixpath.basename(path).split(".", 1)[0]
+
+
+def _error(item: InputFile, error: MalformedInput) -> ErrorRecord:
+    return ErrorRecord(item.input, item.path, error.reason, error.detail, error.record)

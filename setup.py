@@ -1,0 +1,33 @@
+"""bertprep: raw text to BERT pretraining data (Beam) and a TF2 BERT.
+
+This file is also what Dataflow workers install with --setup_file.
+"""
+import setuptools
+
+setuptools.setup(
+    name="bertprep",
+    version="0.1.0",
+    description="Apache Beam pipelines from Wikipedia dumps and Gutenberg books to BERT pretraining data",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "vocab", "vocab.*", "bert_model", "bert_model.*"]),
+    install_requires=[
+        "apache-beam[gcp]>=2.60,<3",
+        "tensorflow>=2.16,<3",
+        "spacy>=3.7,<4",
+        "sentencepiece>=0.2,<0.3",
+        "pyarrow>=14",
+        "google-cloud-storage>=2.10,<4",
+        "mwparserfromhell>=0.6.6,<0.8",
+        "datasketch>=1.6,<3",
+        "numpy>=1.24",
+    ],
+    extras_require={
+        # AGPL-3.0: kept optional so the default install stays under permissive licenses.
+        "wikiextractor": ["wikiextractor>=3.1,<4"],
+        "test": ["pytest>=8", "gcp-storage-emulator>=2024.8", "wikiextractor>=3.1,<4"],
+    },
+    entry_points={"console_scripts": ["bertprep=pipelines.cli:main"]},
+)
