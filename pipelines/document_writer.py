@@ -51,7 +51,8 @@ def reference_text(docs: list[Document]) -> str:
 
 
 def write_shard(output: str, shard: int, num_shards: int, docs: list[Document], text_output: bool) -> list[str]:
-    docs = sorted(docs, key=lambda doc: doc.id)
+    # Ids are unique in practice; the sentences only settle the order if they are not.
+    docs = sorted(docs, key=lambda doc: (doc.id, doc.sentences))
     paths = [shard_path(output, "documents", shard, num_shards, ".parquet")]
     with FileSystems.create(paths[0]) as handle:
         pq.write_table(documents_table(docs), handle, row_group_size=_ROW_GROUP_ROWS, compression="zstd")

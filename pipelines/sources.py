@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from pipelines import gutenberg, wikipedia_multistream
 from pipelines.inputs import InputFile, open_compressed, open_decompressed
 from pipelines.records import DROPPED, Document, ErrorRecord, MalformedInput, Outcome
-from pipelines.wikipedia_dump import DEFAULT_MAX_PAGE_BYTES, SiteInfo, WikiPage, iter_dump
+from pipelines.wikipedia_dump import DEFAULT_MAX_PAGE_BYTES, SiteInfo, WikiPage, iter_dump, language_of_dbname
 from pipelines.wikipedia_pages import page_drop_reason
 
 Record = Document | Outcome | ErrorRecord
@@ -41,6 +41,9 @@ def read_file(item: InputFile, options: ReadOptions) -> Iterator[Record]:
         "jsonl": _read_jsonl,
         "parquet": _read_parquet,
     }[item.format]
+    if item.size == 0:
+        yield ErrorRecord(item.input, item.path, "empty_file", "the file has no bytes")
+        return
     try:
         yield from reader(item, options)
     except MalformedInput as error:
@@ -80,8 +83,8 @@ def _read_wikipedia(item: InputFile, options: ReadOptions) -> Iterator[Record]:
 def _wiki_records(
     item: InputFile, siteinfo: SiteInfo, pages: Iterator[WikiPage | MalformedInput], options: ReadOptions
 ) -> Iterator[Record]:
+    siteinfo = _wiki_identity(item.path, siteinfo)
     language = options.language or siteinfo.language
-    wiki = siteinfo.dbname or posixpath.basename(item.path).split("-", 1)[0]
     for page in pages:
         if isinstance(page, MalformedInput):
             yield _error(item, page)
@@ -91,7 +94,7 @@ def _wiki_records(
             yield Outcome(item.input, DROPPED, reason)
             continue
         yield Document(
-            id=f"{wiki}:{page.page_id}",
+            id=f"{siteinfo.dbname}:{page.page_id}",
             input=item.input,
             source=item.path,
             title=page.title,
@@ -100,6 +103,18 @@ def _wiki_records(
             text=page.text,
             markup="wikitext",
         )
+
+
+def _wiki_identity(path: str, siteinfo: SiteInfo) -> SiteInfo:
+    """The dump's wiki. Wikimedia names dump files after their wiki
+    (`frwiki-20240601-…`); where that disagrees with the header, as in
+    re-exported dumps that carry another wiki's header, the file name wins, so
+    languages, URLs and page ids (which collide across wikis) stay right."""
+    file_wiki = posixpath.basename(path).split("-", 1)[0]
+    language = language_of_dbname(file_wiki)
+    if language and file_wiki != siteinfo.dbname:
+        return SiteInfo(file_wiki, language, f"https://{language}.wikipedia.org/wiki/")
+    return siteinfo if siteinfo.dbname else dataclasses.replace(siteinfo, dbname=file_wiki)
 
 
 def _read_whole(item: InputFile, options: ReadOptions) -> bytes:
@@ -114,7 +129,9 @@ def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
     book = gutenberg.parse_book(_read_whole(item, options))
     number = book.ebook_number
     yield Document(
-        id=f"gutenberg:{number}" if number else f"gutenberg:{_stem(item.path)}",
+        # The file name, not the eBook number: one book comes in several files
+        # (editions, encodings such as 3261.txt / 3261-0.txt / 3261-8.txt).
+        id=f"gutenberg:{_stem(item.path)}",
         input=item.input,
         source=item.path,
         title=book.title,

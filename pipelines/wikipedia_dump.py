@@ -130,6 +130,8 @@ def iter_dump(
     while True:
         chunk = reader.read()
         if isinstance(chunk, MalformedInput):
+            if siteinfo is None:
+                yield SiteInfo()
             yield chunk
             return
         eof = not chunk
