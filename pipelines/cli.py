@@ -75,8 +75,10 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations: a prefix of one of our flags must not swallow a Beam flag.
     parser = argparse.ArgumentParser(
         prog="bertprep",
+        allow_abbrev=False,
         description="Raw text to BERT pretraining data with Apache Beam. Unknown flags go to Beam "
         "(e.g. --runner DataflowRunner --project P --region R --temp_location gs://B/tmp, "
         "or --direct_num_workers 2 --direct_running_mode multi_processing).",
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     corpus = commands.add_parser(
         "corpus",
+        allow_abbrev=False,
         help="Wikipedia dumps, Gutenberg books and text -> clean, deduplicated, sentence-split documents",
         description="Reads, cleans, filters, deduplicates and sentence-splits documents; writes "
         "OUT/documents-*.parquet, OUT/stats.json and OUT/errors-*.jsonl.",

@@ -28,6 +28,7 @@ import dataclasses
 import re
 
 from pipelines.records import MalformedInput
+from pipelines.text_normalization import CJK_CHARS, normalize_text
 
 __all__ = ["GutenbergBook", "decode_book", "parse_book"]
 
@@ -292,17 +293,7 @@ _IDEOGRAPHIC_INDENT_RE = re.compile(r"\n[^\S\n]*\u3000[^\S\n]*")
 # One or more blank (or whitespace-only) lines.
 _PARAGRAPH_BREAK_RE = re.compile(r"(\n(?:[^\S\n]*\n)+)")
 
-# Scripts written without spaces between words: CJK symbols and punctuation,
-# kana, CJK ideographs (and extension A), compatibility ideographs, full-width
-# forms. Hangul is left out: Korean puts spaces between words.
-_CJK = "\u2e80-\u2fdf\u3000-\u30ff\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-_HAS_CJK_RE = re.compile(f"[{_CJK}]")
-# A line break between two CJK characters joins without a space; one between
-# CJK and punctuation (an ASCII quote) too. Latin letters and digits keep it.
-_PUNCT = "!-/:-@\\[-`{-~\u2010-\u205e"
-_CJK_LINE_JOIN_RE = re.compile(
-    f"\\n(?:(?<=[{_CJK}]\\n)[^\\S\\n]*(?=[{_CJK}{_PUNCT}])|(?<=[{_PUNCT}]\\n)[^\\S\\n]*(?=[{_CJK}]))"
-)
+_HAS_CJK_RE = re.compile(CJK_CHARS)
 
 
 # --------------------------------------------------------------------------
@@ -584,7 +575,6 @@ def _clean_body(body: str) -> str:
     if _HAS_CJK_RE.search(text):
         text = _TRAILING_SPACE_RE.sub("", text)
         text = _IDEOGRAPHIC_INDENT_RE.sub("\n\n", text)
-        text = _CJK_LINE_JOIN_RE.sub("", text)
     # Lines keep their trailing spaces (the final collapse removes them);
     # the heuristics strip what they look at.
     parts = _PARAGRAPH_BREAK_RE.split(text.strip())
@@ -594,8 +584,9 @@ def _clean_body(body: str) -> str:
     _drop_front_notes(paras, gaps, keep)
     _drop_back_notes(paras, keep)
     _drop_contents(paras, gaps, keep)
-    out = (" ".join(p.split()) for p, k in zip(paras, keep) if k)
-    return "\n\n".join(p for p in out if p)
+    # Reflow (lines joined with a space, or with nothing inside CJK text) is
+    # the shared normalization.
+    return normalize_text("\n\n".join(p for p, k in zip(paras, keep) if k))
 
 
 def parse_book(data: bytes) -> GutenbergBook:

@@ -1,0 +1,1 @@
+"""TensorFlow 2 BERT: pretraining, checkpoints, fine-tuning (issues #5 and #7; not built yet)."""

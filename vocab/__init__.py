@@ -1,0 +1,1 @@
+"""WordPiece tokenization and vocabulary learning (issue #3; not built yet)."""
