@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.records import DROPPED, ERROR, KEPT, Outcome
+from pipelines.records import DROPPED, ERROR, KEPT
 
 StatsRow = tuple[tuple[str, str, str], tuple[int, int, int]]  # (input, status, reason), (count, sentences, chars)
 
