@@ -232,6 +232,57 @@ class _Segment(beam.DoFn):
         yield dataclasses.replace(doc, text="", sentences=tuple(sentences))
 
 
+class _Ledger:
+    """Collects the outcomes and errors outputs of each step, for one Flatten at the end."""
+
+    def __init__(self) -> None:
+        self.outcomes: list = []
+        self.errors: list = []
+
+    def take(self, result, has_errors: bool = False):
+        self.outcomes.append(result[OUTCOMES])
+        if has_errors:
+            self.errors.append(result[ERRORS])
+        return result["docs"]
+
+    def flatten(self, label: str):
+        return (
+            self.outcomes | f"{label}Outcomes" >> beam.Flatten(),
+            self.errors | f"{label}Errors" >> beam.Flatten(),
+        )
+
+
+class ReadDocuments(beam.PTransform):
+    """Input files -> cleaned, filtered documents (shared by the corpus and vocab stages).
+
+    Returns (documents, outcomes, errors).
+    """
+
+    def __init__(self, files: list[InputFile], read: ReadOptions, wiki_cleaner: str, thresholds: QualityThresholds) -> None:
+        super().__init__()
+        self._files = files
+        self._read = read
+        self._wiki_cleaner = wiki_cleaner
+        self._thresholds = thresholds
+
+    def expand(self, pipeline):
+        ledger = _Ledger()
+        read = (
+            pipeline
+            | "ListFiles" >> beam.Create(self._files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "PlanReads" >> beam.ParDo(_PlanReads(self._read))
+            | "SpreadRanges" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(_ReadRecords(self._read)).with_outputs(OUTCOMES, ERRORS, main="docs")
+        )
+        docs = ledger.take(read, has_errors=True) | "SpreadPages" >> beam.Reshuffle()
+        cleaned = docs | "Clean" >> beam.ParDo(
+            _CleanAndFilter(self._wiki_cleaner, self._thresholds)
+        ).with_outputs(OUTCOMES, ERRORS, main="docs")
+        docs = ledger.take(cleaned, has_errors=True)
+        return (docs, *ledger.flatten("Read"))
+
+
 class BuildCorpus(beam.PTransform):
     """Input files -> (documents, outcomes, errors)."""
 
@@ -242,33 +293,16 @@ class BuildCorpus(beam.PTransform):
 
     def expand(self, pipeline):
         options = self._options
-        outcome_parts, error_parts = [], []
-
-        def split(result, has_errors: bool = False):
-            outcome_parts.append(result[OUTCOMES])
-            if has_errors:
-                error_parts.append(result[ERRORS])
-            return result["docs"]
-
-        read = (
-            pipeline
-            | "ListFiles" >> beam.Create(self._files)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "PlanReads" >> beam.ParDo(_PlanReads(options.read))
-            | "SpreadRanges" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadRecords(options.read)).with_outputs(OUTCOMES, ERRORS, main="docs")
+        ledger = _Ledger()
+        docs, read_outcomes, read_errors = pipeline | "ReadDocuments" >> ReadDocuments(
+            self._files, options.read, options.wiki_cleaner, options.thresholds
         )
-        docs = split(read, has_errors=True) | "SpreadPages" >> beam.Reshuffle()
-        cleaned = docs | "Clean" >> beam.ParDo(
-            _CleanAndFilter(options.wiki_cleaner, options.thresholds)
-        ).with_outputs(OUTCOMES, ERRORS, main="docs")
-        docs = split(cleaned, has_errors=True)
+        ledger.outcomes.append(read_outcomes)
+        ledger.errors.append(read_errors)
         if options.dedup:
-            deduped = docs | "ExactDedup" >> DeduplicateExact()
-            docs = split(deduped)
+            docs = ledger.take(docs | "ExactDedup" >> DeduplicateExact())
         if options.near_dedup:
-            near = docs | "NearDedup" >> DeduplicateNear(options.near_dedup_threshold)
-            docs = split(near)
+            docs = ledger.take(docs | "NearDedup" >> DeduplicateNear(options.near_dedup_threshold))
         segmented = (
             docs
             | "SpreadDocuments" >> beam.Reshuffle()
@@ -276,10 +310,8 @@ class BuildCorpus(beam.PTransform):
                 OUTCOMES, main="docs"
             )
         )
-        docs = split(segmented)
-        outcomes = outcome_parts | "AllOutcomes" >> beam.Flatten()
-        errors = error_parts | "AllErrors" >> beam.Flatten()
-        return docs, outcomes, errors
+        docs = ledger.take(segmented)
+        return (docs, *ledger.flatten("All"))
 
 
 def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: CorpusOptions, parameters: dict) -> None:
