@@ -185,7 +185,8 @@ def _read_parquet(item: InputFile, options: ReadOptions) -> Iterator[Record]:
                 row_number += 1
                 text = row.get("text")
                 if text is None and row.get("sentences") is not None:
-                    text = " ".join(row["sentences"])
+                    # A sentence per paragraph keeps the boundaries for later stages.
+                    text = "\n\n".join(row["sentences"])
                 if not isinstance(text, str):
                     yield ErrorRecord(item.input, item.path, "missing_text", "null text", f"row {row_number}")
                     continue

@@ -1,0 +1,79 @@
+"""What every `bertprep` subcommand shares: input flags, output checks, running Beam."""
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.inputs import FORMATS, InputError, InputFile, expand_inputs
+from pipelines.sources import TEXT_SPLITS, ReadOptions
+from pipelines.wikitext_cleaning import CLEANERS
+
+
+class UsageError(Exception):
+    """Arguments that cannot work; the message says what to change."""
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, required: bool = True) -> argparse._ArgumentGroup:
+    """--input/--output and the reading options of every stage that reads raw inputs."""
+    io = parser.add_argument_group("input and output")
+    io.add_argument(
+        "--input", action="append", required=required, metavar="[FORMAT:]PATH",
+        help=f"file, glob or gs:// URL to read; repeatable. Optional format prefix: {', '.join(FORMATS)}. "
+        "Without one the format is detected from the first file and logged. A multistream Wikipedia dump "
+        "is read in parallel ranges when its -index.txt.bz2 is beside it.",
+    )
+    io.add_argument("--output", required=required, help="output folder (local or gs://)")
+    io.add_argument("--text_split", choices=TEXT_SPLITS, default="file",
+                    help="text: inputs: one document per file, or one per block separated by a blank line")
+    io.add_argument("--max_page_bytes", type=int, default=ReadOptions.max_page_bytes,
+                    help="wiki pages and JSONL records larger than this are recorded as errors and skipped")
+    io.add_argument("--max_file_bytes", type=int, default=ReadOptions.max_file_bytes,
+                    help="books and text files larger than this are recorded as errors and skipped")
+    io.add_argument("--multistream_chunk_mb", type=float, default=ReadOptions.chunk_bytes / 2**20,
+                    help="compressed MB per parallel work item when reading an indexed multistream dump")
+    io.add_argument("--language", default="",
+                    help="language code for all inputs (overrides the dump's dbname/xml:lang and the book's Language: line)")
+    io.add_argument("--wiki_cleaner", choices=CLEANERS, default="mwparserfromhell",
+                    help="wikitext to prose: mwparserfromhell (MIT, default) or wikiextractor "
+                    "(AGPL-3.0, pip install 'bertprep[wikiextractor]')")
+    return io
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    return ReadOptions(
+        language=args.language,
+        max_page_bytes=args.max_page_bytes,
+        max_file_bytes=args.max_file_bytes,
+        text_split=args.text_split,
+        chunk_bytes=int(args.multistream_chunk_mb * 2**20),
+    )
+
+
+def input_files(args: argparse.Namespace) -> list[InputFile]:
+    try:
+        return expand_inputs(args.input)
+    except InputError as error:
+        raise UsageError(str(error)) from None
+
+
+def check_output_writable(output: str) -> None:
+    probe = f"{output}/.bertprep-write-check-{uuid.uuid4().hex}"
+    try:
+        if not output.startswith("gs://") and not FileSystems.exists(output):
+            FileSystems.mkdirs(output)
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as error:  # any filesystem's refusal means the same to the user
+        raise UsageError(f"--output {output!r} is not writable ({error}); choose a folder you can write to") from None
+
+
+def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None]) -> None:
+    """Runs a pipeline with the flags the subcommand did not claim (Beam's own)."""
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        build(pipeline)
