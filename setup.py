@@ -27,7 +27,15 @@ setuptools.setup(
     extras_require={
         # AGPL-3.0: kept optional so the default install stays under permissive licenses.
         "wikiextractor": ["wikiextractor>=3.1,<4"],
-        "test": ["pytest>=8", "gcp-storage-emulator>=2024.8", "wikiextractor>=3.1,<4"],
+        # bert-tensorflow is the reference BERT code, used only as a test oracle;
+        # tokenizers (HF) only for side-by-side quality and speed comparisons.
+        "test": [
+            "pytest>=8",
+            "gcp-storage-emulator>=2024.8",
+            "wikiextractor>=3.1,<4",
+            "bert-tensorflow==1.0.4",
+            "tokenizers>=0.15",
+        ],
     },
     entry_points={"console_scripts": ["bertprep=pipelines.cli:main"]},
 )

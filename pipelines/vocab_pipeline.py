@@ -1,0 +1,215 @@
+"""The vocab stage as a Beam pipeline: count words (or sample lines) everywhere, learn on one worker.
+
+Counting is distributed and combiner-friendly: each batch of documents is
+basic-tokenized (the reference BERT basic tokenization) into one Counter, the
+per-word sums are combined, rare words are pruned and only the `max_words`
+most frequent reach the single learning step, so memory is bounded whatever
+the corpus size. A deterministic share of documents (by id) is held out to
+measure the learned vocabulary.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.corpus_pipeline import ReadDocuments
+from pipelines.inputs import InputFile
+from pipelines.quality_filters import QualityThresholds
+from pipelines.records import Document
+from pipelines.sources import ReadOptions
+
+METHODS = ("wordpiece", "sentencepiece")
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabOptions:
+    output: str
+    vocab_size: int
+    read: ReadOptions = ReadOptions()
+    method: str = "wordpiece"
+    do_lower_case: bool = True
+    num_unused: int = 99
+    min_word_count: int = 2  # words seen fewer times are pruned before learning
+    max_words: int = 2_000_000  # at most this many distinct words reach the learner
+    min_char_count: int = 1  # characters seen this often are always in the vocab
+    sentencepiece_model_type: str = "unigram"
+    sample_lines: int = 1_000_000  # sentencepiece training sample
+    holdout_percent: float = 2.0
+    seed: int = 12345
+    wiki_cleaner: str = "mwparserfromhell"
+    # Vocab learning wants every document, however short: filters off.
+    thresholds: QualityThresholds = QualityThresholds(
+        min_words=1, min_sentences=1, max_non_letter_ratio=1.0, min_mean_word_length=0.0, max_mean_word_length=1000.0
+    )
+
+
+def stable_fraction(seed: int, *key: object) -> float:
+    """A number in [0, 1) fixed by the seed and the key, equal on every worker."""
+    digest = hashlib.sha1(repr((seed, *key)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def document_lines(doc: Document) -> list[str]:
+    """Paragraphs (sentences, for the corpus stage's output) of a document."""
+    return [line for line in doc.text.split("\n\n") if line.strip()]
+
+
+class _CountWords(beam.DoFn):
+    """One Counter per batch of documents: far fewer elements than one per word."""
+
+    def __init__(self, do_lower_case: bool) -> None:
+        self._do_lower_case = do_lower_case
+
+    def setup(self) -> None:
+        from vocab.tokenization import BasicTokenizer
+
+        self._tokenizer = BasicTokenizer(do_lower_case=self._do_lower_case)
+
+    def process(self, batch: list[Document]):
+        counts: collections.Counter[str] = collections.Counter()
+        for doc in batch:
+            for line in document_lines(doc):
+                counts.update(self._tokenizer.tokenize(line))
+        yield from counts.items()
+
+
+class CountWords(beam.PTransform):
+    """Documents -> one list of the `max_words` most frequent (word, count) pairs."""
+
+    def __init__(self, do_lower_case: bool, min_count: int, max_words: int) -> None:
+        super().__init__()
+        self._do_lower_case = do_lower_case
+        self._min_count = min_count
+        self._max_words = max_words
+
+    def expand(self, docs):
+        min_count = self._min_count
+        return (
+            docs
+            | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=256)
+            | "CountBatch" >> beam.ParDo(_CountWords(self._do_lower_case))
+            | "SumCounts" >> beam.CombinePerKey(sum)
+            | "PruneRare" >> beam.Filter(lambda word_count: word_count[1] >= min_count)
+            # (count, word) makes ties deterministic.
+            | "MostFrequent" >> beam.combiners.Top.Of(self._max_words, key=lambda wc: (wc[1], wc[0]))
+        )
+
+
+class SampleLines(beam.PTransform):
+    """A uniform sample of `size` lines from the whole corpus, the same on every run:
+    the lines with the smallest seeded hashes (bounded memory: a top-k combiner)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        super().__init__()
+        self._size = size
+        self._seed = seed
+
+    def expand(self, docs):
+        seed = self._seed
+        return (
+            docs
+            | "KeyLines" >> beam.FlatMap(
+                lambda doc: ((stable_fraction(seed, doc.id, i), line) for i, line in enumerate(document_lines(doc)))
+            )
+            | "SmallestKeys" >> beam.combiners.Top.Smallest(self._size)
+            | "DropKeys" >> beam.Map(lambda keyed: [line for _, line in keyed])
+        )
+
+
+def learn_and_write(word_counts: list, heldout_counts: list, sample: list, options: VocabOptions, documents: int) -> dict:
+    """The single-worker step: learn, write vocab.txt and vocab_stats.json.
+
+    Problems found only now (an empty corpus, a vocab_size too small for the
+    alphabet) are written to vocab_stats.json as "error" instead of failing the
+    job deep in a worker; the CLI reports them.
+    """
+    from vocab import vocab_file, wordpiece_learner
+
+    stats: dict = {
+        "method": options.method,
+        "vocab_size": options.vocab_size,
+        "do_lower_case": options.do_lower_case,
+        "documents": documents,
+        "distinct_words": len(word_counts),
+        "words": sum(count for _, count in word_counts),
+        "parameters": {k: v for k, v in dataclasses.asdict(options).items() if k not in ("read", "thresholds")},
+    }
+    started = time.perf_counter()
+    try:
+        if not word_counts:
+            raise ValueError("the inputs hold no words: nothing to learn a vocabulary from")
+        if options.method == "wordpiece":
+            tokens = wordpiece_learner.learn_wordpiece(
+                dict(word_counts), options.vocab_size, num_unused=options.num_unused, min_char_count=options.min_char_count
+            )
+        else:
+            tokens = _train_sentencepiece(sample, options)
+    except ValueError as error:
+        stats["error"] = str(error)
+        _write_json(f"{options.output}/vocab_stats.json", stats)
+        return stats
+    stats["learning_seconds"] = round(time.perf_counter() - started, 3)
+    stats["sha256"] = vocab_file.write_vocab(tokens, f"{options.output}/vocab.txt")
+    evaluation_counts = dict(heldout_counts) or dict(word_counts)
+    stats["heldout"] = {
+        "held_out_documents": bool(heldout_counts),
+        "words": sum(evaluation_counts.values()),
+        **wordpiece_learner.evaluate(tokens, evaluation_counts),
+    }
+    _write_json(f"{options.output}/vocab_stats.json", stats)
+    return stats
+
+
+def _train_sentencepiece(sample: list[str], options: VocabOptions) -> list[str]:
+    from vocab.sentencepiece_vocab import train_sentencepiece_wordpiece
+
+    # SentencePiece trains from a local file; the sample is bounded by --sample_lines.
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "sample.txt")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.writelines(line.replace("\n", " ") + "\n" for line in sample)
+        return train_sentencepiece_wordpiece(
+            path,
+            options.vocab_size,
+            model_type=options.sentencepiece_model_type,
+            num_unused=options.num_unused,
+            do_lower_case=options.do_lower_case,
+        )
+
+
+def _write_json(path: str, document: dict) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: VocabOptions) -> None:
+    docs, _, _ = pipeline | "ReadDocuments" >> ReadDocuments(files, options.read, options.wiki_cleaner, options.thresholds)
+    seed, holdout = options.seed, options.holdout_percent / 100
+
+    def is_heldout(doc: Document) -> bool:
+        return stable_fraction(seed, "holdout", doc.id) < holdout
+
+    train = docs | "TrainingDocuments" >> beam.Filter(lambda doc: not is_heldout(doc))
+    heldout = docs | "HeldOutDocuments" >> beam.Filter(is_heldout)
+    word_counts = train | "CountTraining" >> CountWords(options.do_lower_case, options.min_word_count, options.max_words)
+    heldout_counts = heldout | "CountHeldOut" >> CountWords(options.do_lower_case, 1, options.max_words)
+    documents = train | "CountDocuments" >> beam.combiners.Count.Globally()
+    if options.method == "sentencepiece":
+        sample = train | "Sample" >> SampleLines(options.sample_lines, options.seed)
+    else:
+        sample = pipeline | "NoSample" >> beam.Create([[]])
+    _ = word_counts | "Learn" >> beam.Map(
+        learn_and_write,
+        beam.pvalue.AsSingleton(heldout_counts),
+        beam.pvalue.AsSingleton(sample),
+        options,
+        beam.pvalue.AsSingleton(documents),
+    )
