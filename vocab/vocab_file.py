@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "SPECIAL_TOKENS",
+    "assemble_vocab",
+    "minimum_vocab_size",
     "special_layout",
     "unused_token",
-    "minimum_vocab_size",
-    "assemble_vocab",
     "vocab_bytes",
     "vocab_sha256",
     "write_vocab",

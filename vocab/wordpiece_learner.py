@@ -22,9 +22,10 @@ The algorithm: frequency merges propose, greedy-match pruning decides.
 
 3. Pruning to size under the tokenizer BERT actually runs. BERT does not
    replay merges: it matches the longest vocab piece first, left to right.
-   Under that rule many merge-order pieces are never chosen (with HF's
-   `WordPieceTrainer`, a BPE trainer, 2,242 of 29,896 learned pieces are dead
-   on our benchmark corpus at 30k), and others save little. So each
+   Under that rule many merge-order pieces are never chosen (in a 30k vocab
+   from HF's `WordPieceTrainer`, a BPE trainer, 2,130 learned pieces are
+   never used on its own training words in our benchmark), and others save
+   little. So each
    candidate's loss is measured exactly — how many more pieces the training
    words need, by count, if it is removed (re-tokenizing only the words whose
    tokenization uses it) — and the piece with the smallest loss is removed,
@@ -47,9 +48,10 @@ fastest proposer, and pruning under the real tokenizer fixes what they get
 wrong: in `benchmarks/vocab_quality.py` this gives fewer pieces per held-out
 word than HF's `WordPieceTrainer` at 8k and 30k with the same UNK rate.
 
-Cost: about 4 s for a 30k vocab from 100k distinct words and 15 s from
-260k (a multilingual set with a 6,000-character alphabet) on one core;
-memory roughly 0.8 KB per distinct word.
+Cost on one core: a 30k vocab from 100k distinct words takes about 5 s,
+from 260k (multilingual, a 6,000-character alphabet) about 18 s, from 500k
+about 70 s (merging 60%, pruning 40%); memory is roughly 0.8 KB per
+distinct word.
 
 Deterministic: words are processed in sorted order and every tie is broken
 by string order, so the same counts give the same vocab, whatever order the
@@ -58,9 +60,10 @@ mapping iterates in and whatever PYTHONHASHSEED is.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 from vocab.vocab_file import assemble_vocab, minimum_vocab_size
 
@@ -125,12 +128,12 @@ def alphabet(word_counts: Mapping[str, int], min_char_count: int = 1) -> list[st
 # --------------------------------------------------------------------------
 
 
-def _max_piece_len(vocab) -> int:
+def _max_piece_len(vocab: Iterable[str]) -> int:
     """Longest piece in characters (without "##"): longer substrings need no lookup."""
     return max((len(p) - 2 if p.startswith(PREFIX) and len(p) > 2 else len(p) for p in vocab), default=1)
 
 
-def _greedy(word: str, vocab, max_len: int) -> list[str] | None:
+def _greedy(word: str, vocab: Container[str], max_len: int) -> list[str] | None:
     """The reference WordpieceTokenizer on one word; None where it gives [UNK].
 
     Trying only substrings up to `max_len` characters gives the same result:
@@ -211,7 +214,7 @@ def _merge_candidates(items: list[tuple[str, int]], num_merges: int, max_piece_c
         w = [symbol(word[0], 1)] + [symbol(PREFIX + ch, 1) for ch in word[1:]]
         words.append(w)
         counts.append(count)
-        for x, y in zip(w, w[1:]):
+        for x, y in itertools.pairwise(w):
             key = x * _PAIR + y
             pair_counts[key] = pair_counts.get(key, 0) + count
             listed = pair_words.get(key)
@@ -255,12 +258,12 @@ def _merge_candidates(items: list[tuple[str, int]], num_merges: int, max_piece_c
                 continue
             c = counts[wi]
             emptied = []
-            for x, y in zip(w, w[1:]):
+            for x, y in itertools.pairwise(w):
                 k = x * _PAIR + y
                 pair_counts[k] -= c
                 if not pair_counts[k]:
                     emptied.append(k)
-            for x, y in zip(out, out[1:]):
+            for x, y in itertools.pairwise(out):
                 k = x * _PAIR + y
                 pair_counts[k] = pair_counts.get(k, 0) + c
                 if x == new or y == new:  # only pairs with the new symbol are new to this word
