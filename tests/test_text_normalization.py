@@ -3,21 +3,10 @@ import unicodedata
 import pytest
 
 from pipelines.text_normalization import normalize_text, split_paragraphs
+from tests.sample_texts import PRIDE_CHAPTER_1_RAW
 
-# Pride and Prejudice, chapter I (data/gutenberg/pg1342-pride-and-prejudice-
-# 2025header.txt, lines 704-713), hard-wrapped as in the file.
-PRIDE_RAW = (
-    "It is a truth universally acknowledged, that a single man in possession\n"
-    "of a good fortune must be in want of a wife.\n"
-    "\n"
-    "However little known the feelings or views of such a man may be on his\n"
-    "first entering a neighbourhood, this truth is so well fixed in the minds\n"
-    "of the surrounding families, that he is considered as the rightful\n"
-    "property of some one or other of their daughters.\n"
-    "\n"
-    "\u201cMy dear Mr. Bennet,\u201d said his lady to him one day, \u201chave you heard that\n"
-    "Netherfield Park is let at last?\u201d\n"
-)
+# Its first three paragraphs, hard-wrapped as in the file.
+PRIDE_RAW = "\n\n".join(PRIDE_CHAPTER_1_RAW.split("\n\n")[:3]) + "\n"
 PRIDE_PARAGRAPHS = [
     "It is a truth universally acknowledged, that a single man in possession of a good "
     "fortune must be in want of a wife.",

@@ -1,0 +1,32 @@
+"""Real text shared by several tests."""
+
+# Pride and Prejudice, chapter I (tests/data/gutenberg/pg1342-pride-and-prejudice-
+# 2025header-excerpt.txt; lines 704-729 of the full book), hard-wrapped as in the file.
+PRIDE_CHAPTER_1_RAW = (
+    "It is a truth universally acknowledged, that a single man in possession\n"
+    "of a good fortune must be in want of a wife.\n"
+    "\n"
+    "However little known the feelings or views of such a man may be on his\n"
+    "first entering a neighbourhood, this truth is so well fixed in the minds\n"
+    "of the surrounding families, that he is considered as the rightful\n"
+    "property of some one or other of their daughters.\n"
+    "\n"
+    "\u201cMy dear Mr. Bennet,\u201d said his lady to him one day, \u201chave you heard that\n"
+    "Netherfield Park is let at last?\u201d\n"
+    "\n"
+    "Mr. Bennet replied that he had not.\n"
+    "\n"
+    "\u201cBut it is,\u201d returned she; \u201cfor Mrs. Long has just been here, and she\n"
+    "told me all about it.\u201d\n"
+    "\n"
+    "Mr. Bennet made no answer.\n"
+    "\n"
+    "\u201cDo not you want to know who has taken it?\u201d cried his wife, impatiently.\n"
+    "\n"
+    "\u201c_You_ want to tell me, and I have no objection to hearing it.\u201d\n"
+    "\n"
+    "[Illustration:\n"
+    "\n"
+    "\u201cHe came down to see the place\u201d\n"
+    "\n"
+    "[_Copyright 1894 by George Allen._]]\n")
