@@ -1,1 +1,4 @@
-"""WordPiece tokenization and vocabulary learning (issue #3; not built yet)."""
+"""WordPiece tokenization (drop-in for the reference FullTokenizer) and vocabulary learning."""
+from vocab.tokenization import BasicTokenizer, FullTokenizer, VocabError, WordpieceTokenizer, load_vocab
+
+__all__ = ["BasicTokenizer", "FullTokenizer", "VocabError", "WordpieceTokenizer", "load_vocab"]

@@ -143,12 +143,19 @@ class _Tables:
         cjk = [cp for first, last in _CJK_RANGES for cp in range(first, last + 1)]
         isolated = sorted(set(punct).union(cjk))
         # sre tests a class's BMP part with one bitmap lookup but its
-        # astral ranges one by one, so text without astral characters (nearly
-        # all) gets classes without them: 10-20x faster passes. Lowercasing
-        # and NFD never turn BMP characters into astral ones (tested).
+        # astral ranges one by one, so text that is and stays in the BMP
+        # (nearly all) gets classes without astral ranges: 10-20x faster.
+        # A few BMP characters become astral under NFD (U+FA6C -> U+242EE),
+        # so they send a text down the full path too.
         self.bmp = _Passes(drop, mn, isolated, 0x10000)
         self.full = _Passes(drop, mn, isolated, 0x110000)
-        self.astral_re = re.compile("[\\U00010000-\\U0010ffff]")
+        to_astral = [
+            cp
+            for cp in range(0x10000)
+            if not 0xD800 <= cp <= 0xDFFF
+            and max(unicodedata.normalize("NFD", chr(cp).lower())) > "\uffff"
+        ]
+        self.astral_re = re.compile(f"[\\U00010000-\\U0010ffff{_class_body(_ranges(to_astral))}]")
         self.ascii_drop_re = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]+")
         self.ascii_token_re = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")
 

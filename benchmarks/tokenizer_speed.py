@@ -1,0 +1,304 @@
+"""WordPiece tokenizer speed and exactness, side by side, on one core.
+
+    python benchmarks/tokenizer_speed.py [--data ../shared/data] [--repeats 3]
+    python benchmarks/tokenizer_speed.py --verify [--data ../shared/data]
+
+The default run builds the 4.8 MB English input of ../shared/bench/README.md
+(eight Gutenberg books, spaCy sentencizer, one sentence per line) and times,
+in one process pinned to one core: the reference FullTokenizer
+(bert-tensorflow 1.0.4), vocab.tokenization (`tokenize` per line and
+`encode_batch`), HF tokenizers' BertWordPieceTokenizer (one Rayon thread) and
+tf_text's FastBertTokenizer when it can be imported. Each row is the median
+of --repeats runs, each with a freshly built tokenizer (so ours starts with
+an empty word cache; the "warm" row reuses one). Tokens/s counts the
+reference's tokens for every row; "lines differing" compares each line's
+output with the reference's.
+
+--verify compares vocab.tokenization with the reference on every line of
+all of --data instead (Gutenberg books, the page text of every Wikipedia
+dump, the fine-tuning files), uncased and cased, and counts the lines where
+HF tokenizers and tf_text differ from the reference on the same text.
+"""
+from __future__ import annotations
+
+import os
+
+# Before tokenizers / TF are imported: one thread each.
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import bz2  # noqa: E402
+import gc  # noqa: E402
+import multiprocessing  # noqa: E402
+import pathlib  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Callable, Iterator  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipelines.gutenberg import decode_book  # noqa: E402
+from pipelines.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
+from tests.reference_bert import import_reference_tokenization  # noqa: E402
+from vocab.tokenization import FullTokenizer, load_vocab  # noqa: E402
+
+BENCH_BOOKS = [
+    "pg2701-moby-dick-2008.txt",
+    "pg1342-pride-and-prejudice-2025header.txt",
+    "pg345-dracula-2025header.txt",
+    "pg1661-adventures-of-sherlock-holmes-2012.txt",
+    "pg84-frankenstein-2025header.txt",
+    "pg64317-great-gatsby-2025header.txt",
+    "pg10076-listers-great-adventure.txt",
+    "pg3261-news-from-nowhere-2015header.txt",
+]
+
+
+def bench_lines(gutenberg_dir: pathlib.Path) -> list[str]:
+    """The sentences of ../shared/bench/make_bert_text.py's output, in order."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.max_length = 10**8
+    lines = []
+    for name in BENCH_BOOKS:
+        raw = (gutenberg_dir / name).read_bytes().decode("utf-8", errors="replace")
+        start = re.search(r"\*\*\* ?START OF.*?\*\*\*", raw, re.S)
+        end = re.search(r"\*\*\* ?END OF", raw)
+        body = raw[start.end() if start else 0 : end.start() if end else len(raw)]
+        paras = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", body)]
+        paras = [p for p in paras if len(p) > 40]
+        for i in range(0, len(paras), 50):
+            sentences = [s.text.strip() for s in nlp(" ".join(paras[i : i + 50])).sents if s.text.strip()]
+            if len(sentences) >= 2:
+                lines += sentences
+    return lines
+
+
+def pin_to_one_core() -> str:
+    if hasattr(os, "sched_setaffinity"):
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {core})
+        return f"pinned to core {core}"
+    return "not pinned (no sched_setaffinity)"
+
+
+# --------------------------------------------------------------------------
+# The contenders: factory() -> tokenizer, run(tokenizer, lines) -> output
+# --------------------------------------------------------------------------
+
+
+def reference_contender(vocab_file: str, lower: bool):
+    reference = import_reference_tokenization()
+
+    def factory():
+        return reference.FullTokenizer(vocab_file, do_lower_case=lower)
+
+    return factory, lambda tok, lines: [tok.tokenize(line) for line in lines]
+
+
+def ours_contender(vocab_file: str, lower: bool, method: str, warm: bool = False):
+    vocab = load_vocab(vocab_file)
+
+    def factory():
+        tok = FullTokenizer.from_vocab(vocab, do_lower_case=lower)
+        if warm:
+            tok.tokenize_batch(warm)
+        return tok
+
+    if method == "encode_batch":
+        return factory, lambda tok, lines: tok.encode_batch(lines)
+    return factory, lambda tok, lines: [tok.tokenize(line) for line in lines]
+
+
+def hf_contender(vocab_file: str, lower: bool):
+    try:
+        from tokenizers import BertWordPieceTokenizer
+    except ImportError:
+        return None
+
+    def factory():
+        return BertWordPieceTokenizer(vocab_file, lowercase=lower, strip_accents=lower)
+
+    def run(tok, lines):
+        return [encoding.tokens for encoding in tok.encode_batch(lines, add_special_tokens=False)]
+
+    return factory, run
+
+
+def tf_text_contender(vocab_file: str, lower: bool, batch: int = 1000):
+    try:
+        import tensorflow as tf
+        import tensorflow_text
+    except ImportError:
+        return None
+    tokens = list(load_vocab(vocab_file))
+
+    def factory():
+        return tensorflow_text.FastBertTokenizer(
+            vocab=tokens, lower_case_nfd_strip_accents=lower, token_out_type=tf.string
+        )
+
+    def run(tok, lines):
+        out = []
+        for i in range(0, len(lines), batch):
+            ragged = tok.tokenize(tf.constant(lines[i : i + batch]))
+            out += [[t.decode("utf-8", "replace") for t in row] for row in ragged.to_list()]
+        return out
+
+    return factory, run
+
+
+def time_runs(factory: Callable, run: Callable, lines: list[str], repeats: int) -> tuple[float, list]:
+    times, output = [], None
+    for _ in range(repeats):
+        tokenizer = factory()
+        gc.collect()
+        started = time.perf_counter()
+        output = run(tokenizer, lines)
+        times.append(time.perf_counter() - started)
+        del tokenizer
+    return statistics.median(times), output
+
+
+def first_difference(text: str, expected: list, got: list) -> str:
+    i = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+    return f"{text[:80]!r}: reference {expected[max(0, i - 2) : i + 3]} vs {got[max(0, i - 2) : i + 3]}"
+
+
+def speed(args: argparse.Namespace) -> None:
+    where = pin_to_one_core()
+    data = pathlib.Path(args.data)
+    lines = bench_lines(data / "gutenberg")
+    megabytes = sum(len(line.encode()) + 1 for line in lines) / 1e6
+    vocab_file = str(args.vocab)
+    print(f"input: {len(lines):,} lines, {megabytes:.2f} MB; vocab {vocab_file}; {where}; "
+          f"median of {args.repeats} runs; do_lower_case={args.lower}\n")
+
+    ref_factory, ref_run = reference_contender(vocab_file, args.lower)
+    ref_seconds, ref_tokens = time_runs(ref_factory, ref_run, lines, args.repeats)
+    n_tokens = sum(map(len, ref_tokens))
+    ref_ids = [ref_factory().convert_tokens_to_ids(t) for t in ref_tokens]
+    rows = [("reference FullTokenizer.tokenize", ref_seconds, 0, "")]
+
+    contenders = [
+        ("ours FullTokenizer.tokenize (per line)", ours_contender(vocab_file, args.lower, "tokenize"), ref_tokens),
+        ("ours FullTokenizer.encode_batch (ids)", ours_contender(vocab_file, args.lower, "encode_batch"), ref_ids),
+        ("ours tokenize, warm word cache", ours_contender(vocab_file, args.lower, "tokenize", warm=lines), ref_tokens),
+        ("HF tokenizers BertWordPieceTokenizer (1 thread)", hf_contender(vocab_file, args.lower), ref_tokens),
+        ("tf_text FastBertTokenizer (batches of 1000)", tf_text_contender(vocab_file, args.lower), ref_tokens),
+    ]
+    for name, contender, expected in contenders:
+        if contender is None:
+            print(f"{name}: not importable, skipped")
+            continue
+        seconds, output = time_runs(*contender, lines, args.repeats)
+        differing = [(t, e, g) for t, e, g in zip(lines, expected, output) if e != g]
+        example = first_difference(*differing[0]) if differing else ""
+        rows.append((name, seconds, len(differing), example))
+
+    print(f"\n{n_tokens:,} reference tokens\n")
+    print("| tokenizer | s | tokens/s | vs reference | lines differing |")
+    print("|---|---:|---:|---:|---:|")
+    for name, seconds, differing, _ in rows:
+        print(f"| {name} | {seconds:.2f} | {n_tokens / seconds:,.0f} | {ref_seconds / seconds:.1f}x | {differing:,} |")
+    for name, _, differing, example in rows:
+        if example:
+            print(f"\n{name}, first difference: {example}")
+
+
+# --------------------------------------------------------------------------
+# --verify: every line of the shared data
+# --------------------------------------------------------------------------
+
+
+def data_sources(data: pathlib.Path) -> Iterator[tuple[str, list[str]]]:
+    """(source name, lines) for every file under `data`."""
+    for path in sorted((data / "gutenberg").glob("*.txt")):
+        yield f"gutenberg/{path.name}", decode_book(path.read_bytes()).split("\n")
+    for path in sorted((data / "wikipedia").glob("*.bz2")):
+        with bz2.open(path) as stream:
+            pages = [item.text for item in iter_dump(stream) if isinstance(item, WikiPage)]
+        yield f"wikipedia/{path.name} ({len(pages)} pages)", [line for page in pages for line in page.split("\n")]
+    for path in sorted(p for p in (data / "finetune").rglob("*") if p.is_file()):
+        yield f"finetune/{path.relative_to(data / 'finetune')}", path.read_bytes().decode("utf-8", "replace").split("\n")
+
+
+def _verify_one(job: tuple[str, str, bool]) -> dict:
+    data, vocab_file, lower = job
+    reference = import_reference_tokenization()
+    ref = reference.FullTokenizer(vocab_file, do_lower_case=lower)
+    ours = FullTokenizer(vocab_file, do_lower_case=lower)
+    others = {}
+    for name, make in (("HF tokenizers", hf_contender), ("tf_text", tf_text_contender)):
+        contender = make(vocab_file, lower)
+        if contender is not None:
+            others[name] = (contender[0](), contender[1])
+    totals = {"lines": 0, "differing": 0, "examples": [], "sources": [],
+              "others": {name: [0, []] for name in others}}
+    for source, lines in data_sources(pathlib.Path(data)):
+        differing = 0
+        reference_tokens = []
+        for line in lines:
+            # The reference FullTokenizer.tokenize is exactly this (with
+            # preserve_unused_tokens=False): WordPiece over the basic tokens.
+            basic = ref.basic_tokenizer.tokenize(line)
+            expected = [p for token in basic for p in ref.wordpiece_tokenizer.tokenize(token)]
+            reference_tokens.append(expected)
+            if ours.basic_tokenizer.tokenize(line) != basic or ours.tokenize(line) != expected:
+                differing += 1
+                if len(totals["examples"]) < 5:
+                    totals["examples"].append(first_difference(line, expected, ours.tokenize(line)))
+        for name, (tok, run) in others.items():
+            examples = totals["others"][name][1]
+            shown = 0  # a few per source, so the examples show each kind of text
+            for line, expected, got in zip(lines, reference_tokens, run(tok, lines)):
+                if got != expected:
+                    totals["others"][name][0] += 1
+                    if shown < 3:
+                        examples.append(f"[{source}] " + first_difference(line, expected, got))
+                        shown += 1
+        totals["lines"] += len(lines)
+        totals["differing"] += differing
+        totals["sources"].append((source, len(lines), differing))
+    return totals
+
+
+def verify(args: argparse.Namespace) -> None:
+    jobs = [(args.data, str(args.vocab), lower) for lower in (True, False)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_verify_one, jobs)
+    for (_, _, lower), result in zip(jobs, results):
+        case = "uncased" if lower else "cased"
+        print(f"\n## {case}: {result['lines']:,} lines compared, {result['differing']:,} differing\n")
+        for source, n, differing in result["sources"]:
+            print(f"  {source}: {n:,} lines, {differing} differing")
+        for example in result["examples"]:
+            print("  ours differs:", example)
+        for name, (count, examples) in result["others"].items():
+            print(f"\n  {name}: {count:,} of {result['lines']:,} lines differ from the reference; e.g.")
+            for example in examples:
+                print("   ", example)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--vocab", default=str(REPO / "tests" / "data" / "vocab" / "bert-base-uncased-vocab.txt"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cased", dest="lower", action="store_false", help="do_lower_case=False")
+    parser.add_argument("--verify", action="store_true", help="exactness over all of --data instead of speed")
+    args = parser.parse_args()
+    verify(args) if args.verify else speed(args)
+
+
+if __name__ == "__main__":
+    main()
