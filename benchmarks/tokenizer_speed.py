@@ -37,7 +37,7 @@ import re  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from typing import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,7 +69,7 @@ def bench_lines(gutenberg_dir: pathlib.Path) -> list[str]:
     lines = []
     for name in BENCH_BOOKS:
         raw = (gutenberg_dir / name).read_bytes().decode("utf-8", errors="replace")
-        start = re.search(r"\*\*\* ?START OF.*?\*\*\*", raw, re.S)
+        start = re.search(r"\*\*\* ?START OF.*?\*\*\*", raw, re.DOTALL)
         end = re.search(r"\*\*\* ?END OF", raw)
         body = raw[start.end() if start else 0 : end.start() if end else len(raw)]
         paras = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", body)]
@@ -103,7 +103,7 @@ def reference_contender(vocab_file: str, lower: bool):
     return factory, lambda tok, lines: [tok.tokenize(line) for line in lines]
 
 
-def ours_contender(vocab_file: str, lower: bool, method: str, warm: bool = False):
+def ours_contender(vocab_file: str, lower: bool, method: str, warm: list[str] | None = None):
     vocab = load_vocab(vocab_file)
 
     def factory():
@@ -183,22 +183,26 @@ def speed(args: argparse.Namespace) -> None:
 
     ref_factory, ref_run = reference_contender(vocab_file, args.lower)
     ref_seconds, ref_tokens = time_runs(ref_factory, ref_run, lines, args.repeats)
+    print(f"reference: {ref_seconds:.2f} s", flush=True)
     n_tokens = sum(map(len, ref_tokens))
-    ref_ids = [ref_factory().convert_tokens_to_ids(t) for t in ref_tokens]
+    ref_vocab = ref_factory().vocab
+    ref_ids = [[ref_vocab[token] for token in tokens] for tokens in ref_tokens]
     rows = [("reference FullTokenizer.tokenize", ref_seconds, 0, "")]
 
+    path, lower = vocab_file, args.lower
     contenders = [
-        ("ours FullTokenizer.tokenize (per line)", ours_contender(vocab_file, args.lower, "tokenize"), ref_tokens),
-        ("ours FullTokenizer.encode_batch (ids)", ours_contender(vocab_file, args.lower, "encode_batch"), ref_ids),
-        ("ours tokenize, warm word cache", ours_contender(vocab_file, args.lower, "tokenize", warm=lines), ref_tokens),
-        ("HF tokenizers BertWordPieceTokenizer (1 thread)", hf_contender(vocab_file, args.lower), ref_tokens),
-        ("tf_text FastBertTokenizer (batches of 1000)", tf_text_contender(vocab_file, args.lower), ref_tokens),
+        ("ours FullTokenizer.tokenize (per line)", ours_contender(path, lower, "tokenize"), ref_tokens),
+        ("ours FullTokenizer.encode_batch (ids)", ours_contender(path, lower, "encode_batch"), ref_ids),
+        ("ours tokenize, warm word cache", ours_contender(path, lower, "tokenize", warm=lines), ref_tokens),
+        ("HF tokenizers BertWordPieceTokenizer (1 thread)", hf_contender(path, lower), ref_tokens),
+        ("tf_text FastBertTokenizer (batches of 1000)", tf_text_contender(path, lower), ref_tokens),
     ]
     for name, contender, expected in contenders:
         if contender is None:
             print(f"{name}: not importable, skipped")
             continue
         seconds, output = time_runs(*contender, lines, args.repeats)
+        print(f"{name}: {seconds:.2f} s", flush=True)
         differing = [(t, e, g) for t, e, g in zip(lines, expected, output) if e != g]
         example = first_difference(*differing[0]) if differing else ""
         rows.append((name, seconds, len(differing), example))
@@ -207,7 +211,8 @@ def speed(args: argparse.Namespace) -> None:
     print("| tokenizer | s | tokens/s | vs reference | lines differing |")
     print("|---|---:|---:|---:|---:|")
     for name, seconds, differing, _ in rows:
-        print(f"| {name} | {seconds:.2f} | {n_tokens / seconds:,.0f} | {ref_seconds / seconds:.1f}x | {differing:,} |")
+        ratio = ref_seconds / seconds
+        print(f"| {name} | {seconds:.2f} | {n_tokens / seconds:,.0f} | {ratio:.1f}x | {differing:,} |")
     for name, _, differing, example in rows:
         if example:
             print(f"\n{name}, first difference: {example}")
@@ -225,9 +230,11 @@ def data_sources(data: pathlib.Path) -> Iterator[tuple[str, list[str]]]:
     for path in sorted((data / "wikipedia").glob("*.bz2")):
         with bz2.open(path) as stream:
             pages = [item.text for item in iter_dump(stream) if isinstance(item, WikiPage)]
-        yield f"wikipedia/{path.name} ({len(pages)} pages)", [line for page in pages for line in page.split("\n")]
+        lines = [line for page in pages for line in page.split("\n")]
+        yield f"wikipedia/{path.name} ({len(pages)} pages)", lines
     for path in sorted(p for p in (data / "finetune").rglob("*") if p.is_file()):
-        yield f"finetune/{path.relative_to(data / 'finetune')}", path.read_bytes().decode("utf-8", "replace").split("\n")
+        text = path.read_bytes().decode("utf-8", "replace")
+        yield f"finetune/{path.relative_to(data / 'finetune')}", text.split("\n")
 
 
 def _verify_one(job: tuple[str, str, bool]) -> dict:

@@ -15,8 +15,8 @@ from types import ModuleType
 def import_reference_tokenization() -> ModuleType:
     """The reference `bert.tokenization`; ImportError if bert-tensorflow is missing."""
     importlib.import_module("bert")  # ImportError (-> pytest skip) when not installed
-    from absl import flags
     import tensorflow as tf
+    from absl import flags
 
     if "bert.tokenization" in sys.modules:
         return sys.modules["bert.tokenization"]

@@ -421,6 +421,16 @@ def test_batch_methods_equal_per_text():
     assert tokenizer.tokenize_batch([]) == [] and tokenizer.encode_batch([]) == []
 
 
+def test_from_vocab_and_cache_size_survive_pickling():
+    tokenizer = FullTokenizer.from_vocab(load_vocab(VOCAB), do_lower_case=False, cache_size=7)
+    texts = _fuzz_texts(50)
+    expected = FullTokenizer(VOCAB, do_lower_case=False).tokenize_batch(texts)
+    assert tokenizer.tokenize_batch(texts) == expected
+    clone = pickle.loads(pickle.dumps(tokenizer))
+    assert clone.cache_size == 7 and clone.tokenize_batch(texts) == expected
+    assert len(clone.wordpiece_tokenizer._cache) <= 7
+
+
 def test_vocab_attributes_and_conversions(reference):
     ours = FullTokenizer(VOCAB)
     ref = reference.FullTokenizer(VOCAB)
@@ -464,5 +474,6 @@ def test_component_tokenizers_pickle():
     assert clone.vocab == vocab and clone.tokenize("unwanted running") == wordpiece.tokenize("unwanted running")
     scrambled = {token: 2 * i + 7 for i, token in enumerate(SMALL_VOCAB)}  # ids not 0..n-1
     assert pickle.loads(pickle.dumps(WordpieceTokenizer(vocab=scrambled))).vocab == scrambled
+    assert pickle.loads(pickle.dumps(WordpieceTokenizer(vocab={}))).vocab == {}
     basic = pickle.loads(pickle.dumps(BasicTokenizer(do_lower_case=False)))
     assert basic.tokenize("Hello, World") == ["Hello", ",", "World"]

@@ -3,16 +3,17 @@
 The output is identical to google-research/bert's `tokenization.py`
 (bert-tensorflow 1.0.4) on any text, for the same Python (both sides use the
 running interpreter's `unicodedata` and `str.lower`), with the reference's
-default `preserve_unused_tokens=False`. It is about 10-40x faster on one core.
+default `preserve_unused_tokens=False`; on one core it is about 15x faster
+(`benchmarks/tokenizer_speed.py`).
 
 Why it is fast: the reference walks every character in Python, once per pass
 (clean, CJK spacing, accent stripping, punctuation splitting), then searches
 every word greedily against the vocabulary. Here each pass runs over the
-whole text in C (`str.translate`, `str.lower`, `unicodedata.normalize` and
-compiled regexes whose character classes are computed once from
-`unicodedata` over all code points), and WordPiece goes through a per-word
-cache: word frequencies are Zipfian, so almost every word costs one dict
-lookup.
+whole text in C (`str.lower`, `unicodedata.normalize` and compiled regexes
+whose character classes are computed once from `unicodedata` over all code
+points, with a shortcut for ASCII text), and WordPiece goes through a
+per-word cache: word frequencies are Zipfian, so almost every word costs one
+dict lookup.
 
 Why it is exact, although the reference applies lowercasing, NFD and accent
 stripping to each whitespace token before splitting off punctuation, and
@@ -36,7 +37,7 @@ import functools
 import itertools
 import re
 import unicodedata
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "BasicTokenizer",
@@ -160,7 +161,7 @@ class _Tables:
         self.ascii_token_re = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tables() -> _Tables:
     return _Tables()
 
@@ -238,7 +239,7 @@ def load_vocab(vocab_file: str) -> dict[str, int]:
 def _pack_vocab(vocab: Mapping[str, int]) -> str | dict[str, int]:
     """A compact picklable form: one string when ids are 0..n-1 in order."""
     tokens = list(vocab)
-    if all(vocab[token] == i for i, token in enumerate(tokens)) and not any(
+    if tokens and all(vocab[token] == i for i, token in enumerate(tokens)) and not any(
         "\n" in token for token in tokens
     ):
         return "\n".join(tokens)
@@ -273,7 +274,7 @@ class BasicTokenizer:
 class _WordCache(dict):
     """word -> tuple of outputs, computed on a miss, cleared when full."""
 
-    def __init__(self, compute, limit: int) -> None:
+    def __init__(self, compute: Callable[[str], tuple], limit: int) -> None:
         super().__init__()
         self.compute = compute
         self.limit = limit
@@ -305,11 +306,12 @@ class WordpieceTokenizer:
         # No piece is longer than the longest vocab entry, so the search for
         # the longest match can start there instead of at the end of the word.
         self._longest = max(map(len, self.vocab), default=0)
+        self._canonical = {token: token for token in self.vocab}
         self._cache = _WordCache(self.split_word, self.cache_size)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        del state["_cache"], state["_longest"]
+        del state["_cache"], state["_longest"], state["_canonical"]
         state["vocab"] = _pack_vocab(self.vocab)
         return state
 
@@ -322,16 +324,17 @@ class WordpieceTokenizer:
         """The pieces of one word (no whitespace in it), uncached."""
         if len(word) > self.max_input_chars_per_word:
             return (self.unk_token,)
-        vocab = self.vocab
-        if word in vocab:
+        if word in self.vocab:
             return (word,)
+        # Pieces are the vocab's own strings, so cached words share them.
+        canonical = self._canonical
         pieces = []
         start, length = 0, len(word)
         while start < length:
             end = min(length, start + self._longest)
             while end > start:
-                piece = word[start:end] if start == 0 else "##" + word[start:end]
-                if piece in vocab:
+                piece = canonical.get(word[start:end] if start == 0 else "##" + word[start:end])
+                if piece is not None:
                     break
                 end -= 1
             else:  # no piece fits at `start`: the whole word is unknown
@@ -347,40 +350,47 @@ class WordpieceTokenizer:
 
 
 class FullTokenizer:
-    """BasicTokenizer then WordPiece, with the reference FullTokenizer's interface."""
+    """BasicTokenizer then WordPiece, with the reference FullTokenizer's interface.
 
-    def __init__(self, vocab_file: str, do_lower_case: bool = True) -> None:
-        self._setup(load_vocab(vocab_file), do_lower_case)
+    `cache_size` bounds each of its two word caches (pieces for `tokenize`,
+    ids for `encode`/`encode_batch`); 500k cached words take about 100 MB.
+    """
+
+    def __init__(
+        self, vocab_file: str, do_lower_case: bool = True, *, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
+        self._setup(load_vocab(vocab_file), do_lower_case, cache_size)
 
     @classmethod
-    def from_vocab(cls, vocab: Mapping[str, int], do_lower_case: bool = True) -> "FullTokenizer":
+    def from_vocab(
+        cls, vocab: Mapping[str, int], do_lower_case: bool = True, *, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> FullTokenizer:
         """A tokenizer over an already loaded vocab (token -> id)."""
         tokenizer = cls.__new__(cls)
-        tokenizer._setup(dict(vocab), do_lower_case)
+        tokenizer._setup(dict(vocab), do_lower_case, cache_size)
         return tokenizer
 
-    def _setup(self, vocab: dict[str, int], do_lower_case: bool) -> None:
+    def _setup(self, vocab: dict[str, int], do_lower_case: bool, cache_size: int) -> None:
         self.vocab = vocab
         self.inv_vocab = {i: token for token, i in vocab.items()}
         self.do_lower_case = do_lower_case
+        self.cache_size = cache_size
         self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
-        self.wordpiece_tokenizer = WordpieceTokenizer(vocab=vocab)
-        self._init_id_cache()
-
-    def _init_id_cache(self) -> None:
-        pieces = self.wordpiece_tokenizer._cache
-        vocab = self.vocab
-        self._id_cache = _WordCache(
-            lambda word: tuple(map(vocab.__getitem__, pieces[word])),
-            self.wordpiece_tokenizer.cache_size,
-        )
+        self.wordpiece_tokenizer = WordpieceTokenizer(vocab=vocab, cache_size=cache_size)
+        split_word = self.wordpiece_tokenizer.split_word
+        # Its own cache, so that a caller who only encodes keeps one cache.
+        self._id_cache = _WordCache(lambda word: tuple(map(vocab.__getitem__, split_word(word))), cache_size)
 
     def __getstate__(self) -> dict:
         # Only what rebuilds the rest: Beam ships this object to every worker.
-        return {"vocab": _pack_vocab(self.vocab), "do_lower_case": self.do_lower_case}
+        return {
+            "vocab": _pack_vocab(self.vocab),
+            "do_lower_case": self.do_lower_case,
+            "cache_size": self.cache_size,
+        }
 
     def __setstate__(self, state: dict) -> None:
-        self._setup(_unpack_vocab(state["vocab"]), state["do_lower_case"])
+        self._setup(_unpack_vocab(state["vocab"]), state["do_lower_case"], state["cache_size"])
 
     def tokenize(self, text: str) -> list[str]:
         words = _basic_tokens(convert_to_unicode(text), self.do_lower_case)
@@ -392,9 +402,11 @@ class FullTokenizer:
         return list(itertools.chain.from_iterable(map(self._id_cache.__getitem__, words)))
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        """[tokenize(text) for text in texts]."""
         return [self.tokenize(text) for text in texts]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, as convert_tokens_to_ids(tokenize(text))."""
         return [self.encode(text) for text in texts]
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
