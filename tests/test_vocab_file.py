@@ -90,9 +90,12 @@ def test_write_vocab_bytes_and_hash(tmp_path):
 def test_write_vocab_goes_through_gfile():
     import tensorflow as tf
 
+    import uuid
+
     tokens = special_layout(0) + ["a"]
-    digest = write_vocab(tokens, "ram://bertprep-test/vocab.txt")  # TF's in-memory filesystem
-    assert tf.io.gfile.GFile("ram://bertprep-test/vocab.txt", "rb").read() == b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n"
+    path = f"ram://bertprep-test-{uuid.uuid4().hex}/vocab.txt"  # TF's in-memory filesystem, shared per process
+    digest = write_vocab(tokens, path)
+    assert tf.io.gfile.GFile(path, "rb").read() == b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n"
     assert digest == vocab_sha256(tokens)
 
 
