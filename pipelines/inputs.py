@@ -93,12 +93,9 @@ def detect_format(path: str) -> str:
 
 
 def _sniff_text(head: bytes) -> str:
-    for encoding in ("utf-16", "utf-8-sig") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
-        try:
-            return head.decode(encoding, errors="ignore")
-        except UnicodeDecodeError:
-            continue
-    return ""
+    # errors="ignore": the head may end inside a character.
+    encoding = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    return head.decode(encoding, errors="ignore")
 
 
 def expand_inputs(arguments: list[str]) -> list[InputFile]:

@@ -146,7 +146,7 @@ def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
     if options.text_split == "file":
         blocks = [text]
     else:
-        blocks = [block for block in text.replace("\r", "").split("\n\n") if block.strip()]
+        blocks = [block for block in text.split("\n\n") if block.strip()]  # decode_book made line ends LF
     if not any(block.strip() for block in blocks):
         raise MalformedInput("empty_file", "no text")
     for number, block in enumerate(blocks):
