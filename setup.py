@@ -23,6 +23,9 @@ setuptools.setup(
         "mwparserfromhell>=0.6.6,<0.8",
         "datasketch>=1.6,<3",
         "numpy>=1.24",
+        "google-crc32c>=1.5",
+        "jieba>=0.42",
+        "matplotlib>=3.5",
     ],
     extras_require={
         # AGPL-3.0: kept optional so the default install stays under permissive licenses.

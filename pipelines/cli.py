@@ -10,10 +10,15 @@ import argparse
 import logging
 import sys
 
-from pipelines import corpus_command, vocab_command
+from pipelines import corpus_command, inspect_command, pretraining_command, vocab_command
 from pipelines.cli_common import UsageError
 
-COMMANDS = {"corpus": corpus_command, "vocab": vocab_command}
+COMMANDS = {
+    "corpus": corpus_command,
+    "vocab": vocab_command,
+    "pretraining-data": pretraining_command,
+    "inspect": inspect_command,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

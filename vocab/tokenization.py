@@ -62,6 +62,14 @@ _CJK_RANGES = (
     (0xF900, 0xFAFF),
     (0x2F800, 0x2FA1F),
 )
+
+
+def is_chinese_char(char: str) -> bool:
+    """A character the tokenizer splits off as its own word (see _CJK_RANGES)."""
+    code = ord(char)
+    return any(first <= code <= last for first, last in _CJK_RANGES)
+
+
 # Non-alphanumeric printable ASCII counts as punctuation even where Unicode
 # calls it a symbol ("$", "^", "`", ...).
 _ASCII_PUNCT_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
@@ -206,6 +214,11 @@ def load_vocab(vocab_file: str) -> dict[str, int]:
             data = reader.read()
     except tf.errors.OpError as error:
         raise VocabError(f"cannot read vocab file {vocab_file}: {error.message}") from None
+    return parse_vocab(data, vocab_file)
+
+
+def parse_vocab(data: bytes, vocab_file: str) -> dict[str, int]:
+    """A vocab file's bytes as load_vocab reads them, for callers that read files without TensorFlow."""
     lines = data.split(b"\n")
     if lines[-1] == b"":  # the newline that ends the last line
         lines.pop()
@@ -400,6 +413,11 @@ class FullTokenizer:
         """Token ids of `text`: convert_tokens_to_ids(tokenize(text)), faster."""
         words = _basic_tokens(convert_to_unicode(text), self.do_lower_case)
         return list(itertools.chain.from_iterable(map(self._id_cache.__getitem__, words)))
+
+    def encode_words(self, text: str) -> tuple[list[str], list[tuple[int, ...]]]:
+        """The basic tokenizer's words of `text` and each word's ids (whole-word masking needs both)."""
+        words = _basic_tokens(convert_to_unicode(text), self.do_lower_case)
+        return words, list(map(self._id_cache.__getitem__, words))
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """[tokenize(text) for text in texts]."""

@@ -1,0 +1,157 @@
+"""`bertprep pretraining-data`: documents -> masked-LM / next-sentence TFRecords, one folder per length."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import pretraining_pipeline
+from pipelines.cli_common import UsageError, check_output_writable, run_pipeline
+from pipelines.pretraining_instances import InstanceOptions
+from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, length_folder
+from pipelines.pretraining_tokens import check_vocab_case
+from vocab.tokenization import FullTokenizer, VocabError, parse_vocab
+
+HELP = "documents -> masked-LM / next-sentence TFRecords (OUT/seq128, OUT/seq512, ...)"
+DESCRIPTION = (
+    "Tokenizes the corpus stage's documents (or reference-format text given as bert-text:PATTERN) once and "
+    "writes, for every --lengths entry, OUT/seqL/part-*.tfrecord in the schema the reference run_pretraining.py "
+    "parses, plus OUT/seqL/metadata.json. Deterministic: the same input and --seed give byte-identical shards "
+    "on any runner and worker count."
+)
+
+
+def parse_lengths(text: str) -> list[tuple[int, int]]:
+    """"128:20,512:80" -> [(128, 20), (512, 80)]."""
+    lengths = []
+    for item in text.split(","):
+        try:
+            size, predictions = (int(part) for part in item.split(":"))
+        except ValueError:
+            raise UsageError(f"--lengths entry {item!r} is not MAX_SEQ_LENGTH:MAX_PREDICTIONS (e.g. 128:20)") from None
+        if size < 5 or predictions < 1 or predictions > size:
+            raise UsageError(f"--lengths entry {item!r}: need max_seq_length >= 5 and 1 <= max_predictions <= it")
+        lengths.append((size, predictions))
+    if len({size for size, _ in lengths}) != len(lengths):
+        raise UsageError(f"--lengths {text!r} names a length twice")
+    return lengths
+
+
+def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
+    """The instance flags, shared with `bertprep run`."""
+    group = parser.add_argument_group("instances (defaults as the reference create_pretraining_data.py)")
+    group.add_argument("--lengths", default="128:20,512:80", metavar="L:P,...",
+                       help="max_seq_length:max_predictions_per_seq of every dataset to write")
+    group.add_argument("--dupe_factor", type=int, default=5, help="rounds over the corpus, each with fresh masks")
+    group.add_argument("--masked_lm_prob", type=float, default=0.15)
+    group.add_argument("--short_seq_prob", type=float, default=0.1,
+                       help="share of documents-rounds with a random shorter target length")
+    group.add_argument("--whole_word_mask", action="store_true",
+                       help="mask whole words (Chinese words found with jieba); 80/10/10 decided per word")
+    group.add_argument("--do_lower_case", action=argparse.BooleanOptionalAction, default=True,
+                       help="lowercase and strip accents (uncased vocab); --no-do_lower_case for a cased vocab")
+    group.add_argument("--seed", type=int, default=12345, help="every random choice derives from it")
+    group.add_argument("--no_nsp", action="store_true",
+                       help="no next-sentence prediction: sequences packed from consecutive sentences to the full "
+                       "length (RoBERTa's FULL-SENTENCES), segment_ids and next_sentence_labels all 0")
+    group.add_argument("--num_shards", type=int, default=0,
+                       help="TFRecord shards per length; 0 = about 64 MB each (a shard is held in memory while written)")
+    group.add_argument("--compression", choices=("none", "gzip"), default="none")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--input", action="append", required=True, metavar="PATH",
+                    help="the corpus stage's output folder or documents-*.parquet files (glob, gs://), or "
+                    "bert-text:PATTERN for reference-format text (a sentence per line, blank line between "
+                    "documents); repeatable")
+    io.add_argument("--vocab", required=True, help="vocab.txt (e.g. from bertprep vocab)")
+    io.add_argument("--output", required=True, help="output folder; gets one seqL/ folder per length")
+    add_pretraining_arguments(parser)
+
+
+def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict]:
+    """(parquet files, text files, the corpus stage's stats.json contents by folder)."""
+    parquet, text, stats = [], [], {}
+    for value in values:
+        if value.startswith(f"{pretraining_pipeline.BERT_TEXT}:"):
+            pattern, target = value.split(":", 1)[1], text
+        elif value.endswith(".parquet") or any(char in value for char in "*?["):
+            pattern, target = value, parquet
+        else:
+            folder = value.rstrip("/")
+            pattern, target = f"{folder}/documents-*.parquet", parquet
+            if FileSystems.exists(f"{folder}/stats.json"):
+                with FileSystems.open(f"{folder}/stats.json") as handle:
+                    stats[folder] = json.loads(handle.read())
+        matched = sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+        if not matched:
+            raise UsageError(f"--input {value!r} matched no files (looked for {pattern})")
+        target.extend(matched)
+    return parquet, text, stats
+
+
+def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer, str]:
+    """The tokenizer and the vocab file's SHA-256; refuses a vocab whose case contradicts the flag."""
+    # Beam's FileSystems, not tf.io.gfile: importing TensorFlow would cost this stage ~0.5 GB of memory.
+    try:
+        with FileSystems.open(vocab_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            data = handle.read()
+        vocab = parse_vocab(data, vocab_path)
+        check_vocab_case(vocab, do_lower_case)
+    except (OSError, VocabError, ValueError) as error:
+        raise UsageError(f"--vocab {vocab_path}: {error}") from None
+    return FullTokenizer.from_vocab(vocab, do_lower_case), hashlib.sha256(data).hexdigest()
+
+
+def pretraining_options(args: argparse.Namespace, output: str, vocab_path: str, sha256: str,
+                        input_stats: dict) -> pretraining_pipeline.PretrainingOptions:
+    if not 0 < args.masked_lm_prob < 1 or not 0 <= args.short_seq_prob <= 1:
+        raise UsageError("--masked_lm_prob must be in (0, 1) and --short_seq_prob in [0, 1]")
+    if args.dupe_factor < 1 or args.num_shards < 0:
+        raise UsageError("--dupe_factor must be >= 1 and --num_shards >= 0")
+    lengths = tuple(
+        InstanceOptions(size, predictions, args.masked_lm_prob, args.short_seq_prob, args.whole_word_mask,
+                        nsp=not args.no_nsp)
+        for size, predictions in parse_lengths(args.lengths))
+    return pretraining_pipeline.PretrainingOptions(
+        output=output.rstrip("/"), lengths=lengths, dupe_factor=args.dupe_factor, seed=args.seed,
+        do_lower_case=args.do_lower_case, num_shards=args.num_shards,
+        compression=None if args.compression == "none" else args.compression,
+        vocab_file=vocab_path, vocab_sha256=sha256, input_stats=input_stats)
+
+
+def read_metadata(folder: str) -> DatasetMetadata:
+    with FileSystems.open(f"{folder}/{METADATA_FILE}") as handle:
+        return DatasetMetadata.from_json(handle.read().decode("utf-8"))
+
+
+def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[str], vocab_path: str,
+                   output: str) -> list[DatasetMetadata]:
+    """Runs the stage; returns the metadata of every dataset written."""
+    parquet, text, input_stats = resolve_inputs(inputs)
+    tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
+    options = pretraining_options(args, output, vocab_path, sha256, input_stats)
+    check_output_writable(options.output)
+    run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
+        pipeline, options, tokenizer, parquet, text))
+    written = [read_metadata(f"{options.output}/{length_folder(length.max_seq_length)}") for length in options.lengths]
+    for metadata in written:
+        counters = metadata.counters
+        folder = f"{options.output}/{length_folder(metadata.max_seq_length)}"
+        print(f"wrote {folder}: {metadata.num_instances} instances in {metadata.num_shards} shards from "
+              f"{counters.get('documents', 0)} documents ({counters.get('tokens', 0)} tokens); "
+              f"dropped {counters.get('documents_dropped_no_tokens', 0)} documents and "
+              f"{counters.get('sentences_dropped_no_tokens', 0)} sentences without tokens")
+    if not any(metadata.num_instances for metadata in written):
+        raise UsageError(f"no instances were made: the input had {written[0].counters.get('documents', 0)} "
+                         "documents with tokens (see metadata.json counters)")
+    return written
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    write_datasets(args, beam_args, args.input, args.vocab, args.output)
+    return 0

@@ -1,0 +1,368 @@
+"""Masked-LM / next-sentence instances: the reference algorithm as plain functions.
+
+The reference `create_pretraining_data.py` draws everything from one RNG that
+walks the whole shuffled corpus, so its output depends on every document read
+before. Here every random choice comes from an RNG seeded by the user's seed
+and a stable key — (document id, length, duplicate round) for the chunk plan,
+plus the chunk index for one instance — so any worker can make any instance
+and get the same bytes. The distributions are the reference's:
+
+- per document and round, a target length: `max_seq_length - 3`, or with
+  probability `short_seq_prob` uniform in [2, max_seq_length - 3];
+- sentences accumulate into a chunk until it reaches the target; A is its
+  first 1..n-1 sentences (uniform), B the rest ("actual next"), or, half of
+  the time and always for one-sentence chunks, B is taken from a random other
+  document starting at a random sentence ("random next") and the unused
+  sentences of the chunk are put back;
+- `truncate_seq_pair`: remove tokens from the longer segment, each from the
+  front or the back with probability 1/2;
+- masking: `min(max_predictions_per_seq, max(1, round(len(tokens) * p)))`
+  positions other than [CLS]/[SEP], uniformly; each becomes [MASK] 80%, stays
+  10%, becomes a uniformly random vocabulary entry 10%.
+
+Fixed on purpose (README, "Differences from the reference"): the random
+document is never the document itself (the reference gives up after 10
+draws); with whole-word masking the 80/10/10 choice is made once per word,
+not per WordPiece, and Chinese words span several characters.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from pipelines.tfrecord_examples import encode_examples
+
+
+class TokenizedDocument(NamedTuple):
+    """A document's token ids, sentences back to back (one array pickles far faster than many)."""
+
+    id: str
+    tokens: np.ndarray  # int32
+    offsets: np.ndarray  # int64, len = sentences + 1; sentence i is tokens[offsets[i]:offsets[i + 1]]
+    word_starts: np.ndarray | None  # bool per token, only for whole-word masking
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    max_seq_length: int
+    max_predictions_per_seq: int
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    whole_word_mask: bool = False
+    nsp: bool = True
+
+    @property
+    def max_num_tokens(self) -> int:
+        """Room for content: [CLS] A [SEP] B [SEP], or [CLS] text [SEP] without NSP."""
+        return self.max_seq_length - (3 if self.nsp else 2)
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    cls: int
+    sep: int
+    mask: int
+    vocab_size: int
+
+    @classmethod
+    def from_vocab(cls, vocab: dict[str, int]) -> SpecialIds:
+        missing = [token for token in ("[CLS]", "[SEP]", "[MASK]") if token not in vocab]
+        if missing:
+            raise ValueError(f"the vocab lacks {', '.join(missing)}, which pretraining instances need")
+        return cls(vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"], len(vocab))
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def stable_int(seed: int, *parts: object) -> int:
+    """A 63-bit integer from the seed and a key, the same in every process (unlike hash()).
+
+    63 bits, not 64: Beam encodes ints below 2**63 natively and pickles larger ones.
+    """
+    text = "\x1f".join(map(str, (seed, *parts))).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
+
+
+# Per-instance randomness is counter-based: value j of stream s for instance
+# seed x is SplitMix64's finalizer applied to (x, s, j). Unlike one RNG object
+# per instance, this costs nothing to set up and vectorizes over a batch of
+# instances, and each value still depends only on (x, s, j).
+PICK, DECIDE, KEEP, REPLACE, TRUNCATE, DONOR_RANK, DONOR_START, ORDER, INSTANCE = range(1, 10)
+
+
+def _mix(z):
+    """SplitMix64's output function; works on Python ints (masked) and numpy uint64 arrays (wrapping)."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def random_word(instance_seed: int, stream: int, index: int = 0) -> int:
+    """A uniform 64-bit value; `% n` turns it into a draw from range(n) (bias below n / 2**64)."""
+    base = _mix((instance_seed + stream * _GOLDEN) & _MASK64)
+    return _mix((base + (index + 1) * _GOLDEN) & _MASK64)
+
+
+def instance_seed(round_seed: int, index: int) -> int:
+    """The seed of a document round's index-th instance, from the round's stable_int seed."""
+    return random_word(round_seed, INSTANCE, index) >> 1
+
+
+def random_words(instance_seeds: np.ndarray, stream: int, count: int) -> np.ndarray:
+    """random_word(seed, stream, j) for every seed (rows) and j < count (columns), as uint64."""
+    with np.errstate(over="ignore"):
+        seeds = np.asarray(instance_seeds, dtype=np.uint64)
+        base = _mix(seeds + np.uint64(stream) * np.uint64(_GOLDEN))
+        steps = (np.arange(1, count + 1, dtype=np.uint64) * np.uint64(_GOLDEN))
+        return _mix(base[:, None] + steps[None, :])
+
+
+def uniform(words):
+    """Floats in [0, 1) from 64-bit words (their top 53 bits)."""
+    return (np.asarray(words, dtype=np.uint64) >> np.uint64(11)) * (1.0 / (1 << 53))
+
+
+class Chunk(NamedTuple):
+    """Sentences [start, a_end) form A; B is [a_end, end) or, if random_next, from another document."""
+
+    start: int
+    a_end: int
+    end: int
+    random_next: bool
+    target_b_length: int
+
+
+def plan_chunks(sentence_lengths: Sequence[int], max_num_tokens: int, short_seq_prob: float,
+                rng: random.Random) -> list[Chunk]:
+    """The reference's A/B split of one document for one round, without touching tokens."""
+    target = max_num_tokens
+    if rng.random() < short_seq_prob:
+        target = rng.randint(2, max_num_tokens)
+    chunks = []
+    start, length, i, last = 0, 0, 0, len(sentence_lengths) - 1
+    while i <= last:
+        length += sentence_lengths[i]
+        if i == last or length >= target:
+            size = i + 1 - start
+            a_end = start + (rng.randint(1, size - 1) if size >= 2 else 1)
+            if size == 1 or rng.random() < 0.5:
+                length_a = sum(sentence_lengths[start:a_end])
+                chunks.append(Chunk(start, a_end, a_end, True, target - length_a))
+                i = a_end - 1  # the unused sentences are put back
+            else:
+                chunks.append(Chunk(start, a_end, i + 1, False, 0))
+            start, length = i + 1, 0
+        i += 1
+    return chunks
+
+
+def donor_span(donor: TokenizedDocument, target_b_length: int, instance_seed: int) -> tuple[int, int]:
+    """Token span of a random-next B: sentences from a random start until the target is reached."""
+    offsets = donor.offsets
+    first = random_word(instance_seed, DONOR_START) % donor.num_sentences
+    goal = offsets[first] + max(target_b_length, 1)
+    # The first sentence end at or past the goal, or the document's end.
+    end = min(int(np.searchsorted(offsets, goal, side="left")), donor.num_sentences)
+    return int(offsets[first]), int(offsets[max(end, first + 1)])
+
+
+def _heads(instance_seed: int, first_index: int, flips: int) -> int:
+    """Heads among `flips` fair coins: Binomial(flips, 1/2) from the popcount of random bits."""
+    heads, index = 0, first_index
+    while flips > 0:
+        take = min(flips, 64)
+        heads += (random_word(instance_seed, TRUNCATE, index) & ((1 << take) - 1)).bit_count()
+        flips, index = flips - take, index + 1
+    return heads
+
+
+def truncation(length_a: int, length_b: int, max_num_tokens: int, instance_seed: int) -> tuple[int, int, int, int]:
+    """(front, back) tokens to cut from A and from B, as `truncate_seq_pair` would.
+
+    The reference removes one token at a time from the longer segment (B on a
+    tie); which segment loses how many follows from the lengths alone, and the
+    front/back choices are fair coins, so their count is Binomial(n, 1/2).
+    """
+    excess = length_a + length_b - max_num_tokens
+    if excess <= 0:
+        return 0, 0, 0, 0
+    if length_a > length_b:
+        from_a = min(length_a - length_b, excess)
+        rest = excess - from_a
+        from_b, from_a = (rest + 1) // 2, from_a + rest // 2
+    else:
+        from_b = min(length_b - length_a + 1, excess)
+        rest = excess - from_b
+        from_a, from_b = (rest + 1) // 2, from_b + rest // 2
+    front_a, front_b = _heads(instance_seed, 0, from_a), _heads(instance_seed, 1 << 32, from_b)
+    return front_a, from_a - front_a, front_b, from_b - front_b
+
+
+def masks_wanted(lengths: np.ndarray, options: InstanceOptions) -> np.ndarray:
+    """min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob))), rounding half to even as Python."""
+    return np.minimum(np.maximum(1, np.rint(lengths * options.masked_lm_prob)), options.max_predictions_per_seq
+                      ).astype(np.int64)
+
+
+def mask_tokens(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, seeds: np.ndarray,
+                options: InstanceOptions, special: SpecialIds) -> tuple[np.ndarray, np.ndarray]:
+    """Masks the rows of `ids` in place, one token per choice; returns (positions, originals), position-sorted.
+
+    The chosen positions are the `wanted` candidates with the smallest PICK
+    values: a uniform random subset, as the reference's shuffle-and-take.
+    """
+    count, width = ids.shape
+    wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
+    keys = np.where(candidate, random_words(seeds, PICK, width), np.uint64(_MASK64))
+    ranks = np.empty_like(keys, dtype=np.int64)
+    np.put_along_axis(ranks, np.argsort(keys, axis=1, kind="stable"), np.arange(width)[None, :].repeat(count, 0),
+                      axis=1)
+    chosen = candidate & (ranks < wanted[:, None])
+    return _apply_choices(ids, chosen, seeds, options, special)
+
+
+def _apply_choices(ids: np.ndarray, chosen: np.ndarray, seeds: np.ndarray, options: InstanceOptions,
+                   special: SpecialIds, first_of_word: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """80% [MASK], 10% kept, 10% random entry at chosen positions; the draw is read at `first_of_word`."""
+    width = ids.shape[1]
+    decide_at = np.arange(width)[None, :] if first_of_word is None else first_of_word
+    to_mask = np.take_along_axis(uniform(random_words(seeds, DECIDE, width)), decide_at, axis=1) < 0.8
+    keep = np.take_along_axis(uniform(random_words(seeds, KEEP, width)), decide_at, axis=1) < 0.5
+    replacement = (random_words(seeds, REPLACE, width) % np.uint64(special.vocab_size)).astype(ids.dtype)
+    originals = ids.copy()
+    ids[chosen & to_mask] = special.mask
+    randomized = chosen & ~to_mask & ~keep
+    ids[randomized] = replacement[randomized]
+    positions = np.sort(np.where(chosen, np.arange(width), width), axis=1)[:, :options.max_predictions_per_seq]
+    valid = positions < width
+    positions = np.where(valid, positions, 0)
+    return positions, np.where(valid, np.take_along_axis(originals, positions, axis=1), 0)
+
+
+def mask_whole_words(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, word_starts: np.ndarray,
+                     seeds: np.ndarray, options: InstanceOptions, special: SpecialIds) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-word masking: words in PICK order of their first token; a word that would overflow is skipped.
+
+    With every token a word this chooses exactly what mask_tokens chooses.
+    """
+    count, width = ids.shape
+    wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
+    keys = random_words(seeds, PICK, width)
+    chosen = np.zeros_like(candidate)
+    first_of_word = np.tile(np.arange(width), (count, 1))
+    for row in range(count):
+        positions = np.flatnonzero(candidate[row])
+        starts = np.flatnonzero(word_starts[row, positions] | (np.arange(len(positions)) == 0))
+        words = np.split(positions, starts[1:])
+        total = 0
+        for word in sorted(words, key=lambda w: (int(keys[row, w[0]]), int(w[0]))):
+            if total >= wanted[row]:
+                break
+            if total + len(word) <= wanted[row]:
+                chosen[row, word] = True
+                first_of_word[row, word] = word[0]
+                total += len(word)
+    return _apply_choices(ids, chosen, seeds, options, special, first_of_word)
+
+
+class _Row(NamedTuple):
+    seed: int
+    a: np.ndarray  # A, or the whole content of an MLM-only sequence
+    b: np.ndarray | None
+    a_starts: np.ndarray | None
+    b_starts: np.ndarray | None
+    random_next: int
+
+
+class InstanceBatch:
+    """Collects instances of one max_seq_length; masks and encodes them as tf.train.Examples together."""
+
+    def __init__(self, options: InstanceOptions, special: SpecialIds) -> None:
+        self.options, self.special = options, special
+        self.rows: list[_Row] = []
+        self.counts: Counter = Counter()  # instances, random_next, truncated_tokens, tokens, masked
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add_pair(self, seed: int, a: np.ndarray, b: np.ndarray, a_starts: np.ndarray | None,
+                 b_starts: np.ndarray | None, random_next: bool) -> None:
+        """[CLS] A [SEP] B [SEP] after truncation; `seed` is the instance's (see instance_seed)."""
+        cut_a, back_a, cut_b, back_b = truncation(len(a), len(b), self.options.max_num_tokens, seed)
+        self.counts["truncated_tokens"] += cut_a + back_a + cut_b + back_b
+        a_span, b_span = slice(cut_a, len(a) - back_a), slice(cut_b, len(b) - back_b)
+        self.rows.append(_Row(seed, a[a_span], b[b_span], None if a_starts is None else a_starts[a_span],
+                              None if b_starts is None else b_starts[b_span], int(random_next)))
+
+    def add_packed(self, seed: int, content: np.ndarray, content_starts: np.ndarray | None) -> None:
+        """[CLS] content [SEP] for MLM-only data; [SEP]s inside content separate documents."""
+        self.rows.append(_Row(seed, content, None, content_starts, None, 0))
+
+    def encode(self) -> list[tuple[int, bytes]]:
+        """(order key, serialized Example) of every instance; the order key also picks the shard."""
+        if not self.rows:
+            return []
+        options, special = self.options, self.special
+        count, width = len(self.rows), options.max_seq_length
+        ids = np.zeros((count, width), dtype=np.int64)
+        starts = np.zeros((count, width), dtype=bool)
+        b_starts = np.full(count, width, dtype=np.int64)
+        ends = np.zeros(count, dtype=np.int64)
+        for index, row in enumerate(self.rows):
+            end = 1 + len(row.a)
+            ids[index, 1:end] = row.a
+            if row.a_starts is not None:
+                starts[index, 1:end] = row.a_starts
+                starts[index, 1] = True  # a segment never starts mid-word
+            if row.b is not None:
+                ids[index, end] = special.sep
+                b_starts[index], end = end + 1, end + 1 + len(row.b)
+                ids[index, b_starts[index]:end] = row.b
+                if row.b_starts is not None:
+                    starts[index, b_starts[index]:end] = row.b_starts
+                    starts[index, b_starts[index]] = True
+            ends[index] = end
+        rows = np.arange(count)
+        ids[:, 0] = special.cls
+        ids[rows, ends] = special.sep
+        columns = np.arange(width)
+        input_mask = columns[None, :] <= ends[:, None]
+        candidate = input_mask & (ids != special.cls) & (ids != special.sep)
+        seeds = np.array([row.seed for row in self.rows], dtype=np.uint64)
+        if options.whole_word_mask:
+            positions, labels = mask_whole_words(ids, ends + 1, candidate, starts, seeds, options, special)
+        else:
+            positions, labels = mask_tokens(ids, ends + 1, candidate, seeds, options, special)
+        masked = (positions > 0).sum(axis=1)  # [CLS] at 0 is never masked; 0 is padding
+        nsp = np.array([row.random_next for row in self.rows], dtype=np.int64)
+        self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
+                           masked=int(masked.sum()))
+        examples = encode_examples({
+            "input_ids": ids,
+            "input_mask": input_mask.astype(np.int64),
+            "segment_ids": (input_mask & (columns[None, :] >= b_starts[:, None])).astype(np.int64),
+            "masked_lm_positions": positions,
+            "masked_lm_ids": labels,
+            "masked_lm_weights": (np.arange(options.max_predictions_per_seq)[None, :] < masked[:, None]
+                                  ).astype(np.float32),
+            "next_sentence_labels": nsp[:, None],
+        })
+        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).tolist()  # below 2**63, see stable_int
+        self.rows = []
+        return list(zip(orders, examples))

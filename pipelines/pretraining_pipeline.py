@@ -1,0 +1,548 @@
+"""`bertprep pretraining-data` as a Beam pipeline: documents -> sharded masked-LM/NSP TFRecords.
+
+How a random next segment comes from the whole corpus without any worker
+holding the corpus:
+
+1. Each document is tokenized once (for every sequence length) and gets a
+   64-bit rank key from (seed, document id).
+2. The documents are counted; the rank-key space is cut into contiguous
+   ranges of about `_DOCS_PER_RANGE` documents. Per-range counts give every
+   document a dense rank 0..N-1 in rank-key order.
+3. Group by range: each group holds a few documents in rank order. For each
+   document, length and duplicate round the chunks are planned; actual-next
+   instances are made on the spot. A random-next chunk becomes a *request*
+   carrying its A segment, addressed to a donor rank drawn uniformly from the
+   N-1 other ranks — any document of the corpus.
+4. Requests and documents meet again grouped by range (a keyed shuffle); the
+   donor picks the B segment from a random sentence and the instance is
+   finished there.
+5. Each instance's order key (from the seed and its stable key) picks its
+   shard and its place within the shard, so a document's instances spread
+   uniformly over the shards and each shard is shuffled.
+
+Memory per worker is a range group (tens of documents and the requests to
+them) or one shard being written, whatever the corpus size.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import posixpath
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsSingleton, TaggedOutput
+
+from pipelines.pretraining_instances import (
+    DONOR_RANK,
+    InstanceBatch,
+    InstanceOptions,
+    SpecialIds,
+    TokenizedDocument,
+    donor_span,
+    instance_seed,
+    plan_chunks,
+    random_word,
+    stable_int,
+)
+from pipelines.pretraining_metadata import (
+    METADATA_FILE,
+    DatasetMetadata,
+    length_folder,
+    shard_name,
+)
+from pipelines.pretraining_tokens import DocumentTokenizer
+from pipelines.tfrecord_examples import frame_records
+from vocab.tokenization import FullTokenizer
+
+BERT_TEXT = "bert-text"
+_DOCS_PER_RANGE = 32
+_MAX_RANGES = 1 << 20  # beyond ~32M documents, ranges grow instead of the side input
+_SHARD_BYTES = 64 * 2**20  # automatic sharding target; a shard is held in memory while written
+COUNTS = "counts"
+REQUESTS = "requests"
+
+
+@dataclass(frozen=True)
+class PretrainingOptions:
+    output: str
+    lengths: tuple[InstanceOptions, ...]
+    dupe_factor: int = 5
+    seed: int = 12345
+    do_lower_case: bool = True
+    num_shards: int = 0  # 0: automatic, from the token count
+    compression: str | None = None
+    vocab_file: str = ""
+    vocab_sha256: str = ""
+    input_stats: dict = field(default_factory=dict)
+    docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
+
+    @property
+    def nsp(self) -> bool:
+        return self.lengths[0].nsp
+
+
+class Layout(NamedTuple):
+    """What the whole corpus decides: its size, the rank ranges, the shard counts."""
+
+    num_documents: int
+    num_ranges: int
+    shards: dict[int, int]  # max_seq_length -> number of shards
+
+    def range_of(self, rank_key: int) -> int:
+        return (rank_key * self.num_ranges) >> 64
+
+
+def make_layout(totals: tuple[int, int], options: PretrainingOptions) -> Layout:
+    documents, tokens = totals
+    ranges = max(1, min(_MAX_RANGES, math.ceil(documents / options.docs_per_range)))
+    shards = {}
+    for length in options.lengths:
+        # About dupe_factor * tokens / content length instances of ~5 bytes per position.
+        instances = options.dupe_factor * tokens / max(1, length.max_num_tokens)
+        automatic = max(1, math.ceil(instances * length.max_seq_length * 5 / _SHARD_BYTES))
+        shards[length.max_seq_length] = options.num_shards or automatic
+    return Layout(documents, ranges, shards)
+
+
+class Request(NamedTuple):
+    """A random-next chunk waiting for its B segment from the document at donor_position of a range."""
+
+    donor_position: int
+    key: tuple  # (document id, max_seq_length, round, chunk)
+    seed: int  # the instance's, see instance_seed
+    a: np.ndarray
+    a_starts: np.ndarray | None
+    target_b_length: int
+
+
+class RequestBatch(NamedTuple):
+    """Requests to one range, column by column: Beam pickles one object instead of one per request."""
+
+    donor_positions: np.ndarray
+    keys: list[tuple]
+    seeds: np.ndarray
+    a_tokens: np.ndarray  # A segments back to back
+    a_offsets: np.ndarray
+    a_starts: np.ndarray | None
+    target_b_lengths: np.ndarray
+
+    @classmethod
+    def of(cls, requests: list[Request]) -> RequestBatch:
+        offsets = np.zeros(len(requests) + 1, dtype=np.int64)
+        np.cumsum([len(request.a) for request in requests], out=offsets[1:])
+        starts = None if requests[0].a_starts is None else np.concatenate([r.a_starts for r in requests])
+        return cls(np.array([r.donor_position for r in requests], dtype=np.int64), [r.key for r in requests],
+                   np.array([r.seed for r in requests], dtype=np.int64), np.concatenate([r.a for r in requests]), offsets, starts,
+                   np.array([r.target_b_length for r in requests], dtype=np.int64))
+
+    def requests(self) -> Iterator[Request]:
+        for index, key in enumerate(self.keys):
+            span = slice(self.a_offsets[index], self.a_offsets[index + 1])
+            yield Request(int(self.donor_positions[index]), key, int(self.seeds[index]), self.a_tokens[span],
+                          None if self.a_starts is None else self.a_starts[span], int(self.target_b_lengths[index]))
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+def _bert_text_documents(path: str, doc_prefix: str) -> Iterator[tuple[str, list[str]]]:
+    """The reference input format: one sentence per line, a blank line between documents."""
+    ordinal, sentences = 0, []
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
+        for raw in handle:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if line:
+                sentences.append(line)
+            elif sentences:
+                yield f"{doc_prefix}:{ordinal}", sentences
+                ordinal, sentences = ordinal + 1, []
+    if sentences:
+        yield f"{doc_prefix}:{ordinal}", sentences
+
+
+class ReadPretrainingDocuments(beam.PTransform):
+    """(document id, sentences) from corpus-stage Parquet shards and reference-format text files."""
+
+    def __init__(self, parquet_files: list[str], text_files: list[str]) -> None:
+        super().__init__()
+        self.parquet_files, self.text_files = parquet_files, text_files
+
+    def expand(self, pipeline):
+        parts = []
+        if self.parquet_files:
+            parts.append(
+                pipeline
+                | "ParquetFiles" >> beam.Create(self.parquet_files)
+                | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=["id", "sentences"])
+                | "IdAndSentences" >> beam.Map(lambda row: (row["id"], list(row["sentences"] or ())))
+            )
+        if self.text_files:
+            # Ids name the file relative to the inputs' common folder, so they
+            # stay the same when the whole input moves (local disk -> gs://).
+            base = posixpath.commonpath([posixpath.dirname(f) for f in self.text_files]) if len(self.text_files) > 1 \
+                else posixpath.dirname(self.text_files[0])
+            named = [(path, posixpath.relpath(path, base) if base else path) for path in self.text_files]
+            parts.append(
+                pipeline
+                | "TextFiles" >> beam.Create(named)
+                | "ReadBertText" >> beam.FlatMapTuple(_bert_text_documents)
+            )
+        return tuple(parts) | "AllDocuments" >> beam.Flatten(pipeline=pipeline.pipeline)
+
+
+# ---------------------------------------------------------------------------
+# Tokenizing and ranking
+# ---------------------------------------------------------------------------
+
+
+class _Counting(beam.DoFn):
+    """Counts go to Beam metrics (the Dataflow UI) and to a COUNTS output (metadata.json)."""
+
+    def count(self, counts: Counter) -> Iterator[TaggedOutput]:
+        for name, value in counts.items():
+            Metrics.counter("pretraining", name).inc(value)
+        yield TaggedOutput(COUNTS, dict(counts))
+
+
+class TokenizeDocuments(_Counting):
+    def __init__(self, tokenizer: FullTokenizer, whole_word_mask: bool) -> None:
+        self.tokenizer, self.whole_word_mask = tokenizer, whole_word_mask
+
+    def setup(self) -> None:
+        self.tokenize = DocumentTokenizer(self.tokenizer, self.whole_word_mask)
+
+    def process(self, element: tuple[str, list[str]]):
+        doc_id, sentences = element
+        document = self.tokenize(doc_id, sentences)
+        counts = Counter(documents_read=1, sentences_read=len(sentences))
+        if document is None:
+            counts["documents_dropped_no_tokens"] += 1
+        else:
+            counts.update(documents=1, sentences=document.num_sentences, tokens=len(document.tokens),
+                          sentences_dropped_no_tokens=len(sentences) - document.num_sentences)
+            yield document
+        yield from self.count(counts)
+
+
+def _key_by_range(document: TokenizedDocument, layout: Layout, seed: int) -> tuple[int, tuple[int, TokenizedDocument]]:
+    rank_key = stable_int(seed, "rank", document.id)
+    return layout.range_of(rank_key), (rank_key, document)
+
+
+def _ordered(documents: Iterable[tuple[int, TokenizedDocument]]) -> list[TokenizedDocument]:
+    """A range's documents in rank order (rank key, then id, then content for duplicate ids)."""
+    return [doc for _, doc in sorted(documents, key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))]
+
+
+def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> list[int]:
+    """First dense rank of every range (and N at the end)."""
+    counts = [0] * layout.num_ranges
+    for index, count in range_counts:
+        counts[index] = count
+    return [0, *np.cumsum(counts).tolist()]
+
+
+# ---------------------------------------------------------------------------
+# Instances
+# ---------------------------------------------------------------------------
+
+
+class _MakesInstances(_Counting):
+    def __init__(self, options: PretrainingOptions, special: SpecialIds) -> None:
+        self.options, self.special = options, special
+
+    def new_batches(self) -> dict[int, InstanceBatch]:
+        return {length.max_seq_length: InstanceBatch(length, self.special)
+                for length in self.options.lengths}
+
+    def emit(self, batches: dict[int, InstanceBatch], layout: Layout, counts: Counter) -> Iterator:
+        """((length, shard), ShardPiece) per shard the batches' instances go to."""
+        for length, batch in batches.items():
+            per_shard: dict[int, list] = {}
+            shards = layout.shards[length]
+            for order, example in batch.encode():
+                per_shard.setdefault(order % shards, []).append((order, example))
+            for name, value in batch.counts.items():
+                counts[f"seq{length}_{name}"] += value
+            for shard, items in sorted(per_shard.items()):
+                yield (length, shard), ShardPiece.of(items)
+        yield from self.count(counts)
+
+
+class CreateInstances(_MakesInstances):
+    """A range group of documents -> actual-next instances and requests for random-next ones."""
+
+    def process(self, element, layout: Layout, starts: list[int]):
+        range_index, keyed_documents = element
+        documents = _ordered(keyed_documents)
+        batches, counts = self.new_batches(), Counter()
+        if self.options.nsp:
+            requests: dict[int, list[Request]] = {}
+            for position, document in enumerate(documents):
+                rank = starts[range_index] + position
+                for request in self._pairs(document, rank, layout, batches, counts):
+                    donor_range = bisect.bisect_right(starts, request.donor_position) - 1
+                    requests.setdefault(donor_range, []).append(
+                        request._replace(donor_position=request.donor_position - starts[donor_range]))
+            for donor_range, items in sorted(requests.items()):
+                yield TaggedOutput(REQUESTS, (donor_range, RequestBatch.of(items)))
+        else:
+            self._packed(documents, batches)
+        yield from self.emit(batches, layout, counts)
+
+    def _pairs(self, document: TokenizedDocument, rank: int, layout: Layout,
+               batches: dict[int, InstanceBatch], counts: Counter) -> Iterator[Request]:
+        """Actual-next instances go into `batches`; random-next chunks come out as requests (donor = rank)."""
+        seed, tokens, offsets, starts = self.options.seed, document.tokens, document.offsets, document.word_starts
+        sentence_lengths = np.diff(offsets).tolist()
+        others = layout.num_documents - 1
+        for length in self.options.lengths:
+            size = length.max_seq_length
+            for round_index in range(self.options.dupe_factor):
+                round_seed = stable_int(seed, "plan", document.id, size, round_index)
+                for chunk_index, chunk in enumerate(plan_chunks(
+                        sentence_lengths, length.max_num_tokens, length.short_seq_prob, random.Random(round_seed))):
+                    own_seed = instance_seed(round_seed, chunk_index)
+                    a_span = slice(offsets[chunk.start], offsets[chunk.a_end])
+                    a_starts = None if starts is None else starts[a_span]
+                    if not chunk.random_next:
+                        b_span = slice(offsets[chunk.a_end], offsets[chunk.end])
+                        batches[size].add_pair(own_seed, tokens[a_span], tokens[b_span], a_starts,
+                                               None if starts is None else starts[b_span], False)
+                    elif others == 0:
+                        counts[f"seq{size}_random_next_without_other_document"] += 1
+                    else:
+                        donor = random_word(own_seed, DONOR_RANK) % others
+                        key = (document.id, size, round_index, chunk_index)
+                        yield Request(donor + (donor >= rank), key, own_seed, tokens[a_span], a_starts,
+                                      chunk.target_b_length)
+
+    def _packed(self, documents: list[TokenizedDocument], batches: dict[int, InstanceBatch]) -> None:
+        """MLM-only: consecutive sentences packed to the full length, across documents of the range."""
+        sep = self.special.sep
+        for length in self.options.lengths:
+            size, room = length.max_seq_length, length.max_num_tokens
+            sequences = list(_pack(documents, room, sep))
+            for round_index in range(self.options.dupe_factor):
+                for index, (first_id, content, content_starts) in enumerate(sequences):
+                    round_seed = stable_int(self.options.seed, "packed", first_id, size, round_index)
+                    batches[size].add_packed(instance_seed(round_seed, index), content, content_starts)
+
+
+def _pack(documents: list[TokenizedDocument], room: int, sep: int) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+    """(first document id, tokens, word starts) of sequences of whole sentences up to `room` tokens.
+
+    A [SEP] separates documents inside a sequence (RoBERTa's FULL-SENTENCES);
+    a sentence longer than `room` is cut into pieces of `room` tokens.
+    """
+    pieces: list[tuple[np.ndarray, np.ndarray | None]] = []
+    used, first_id = 0, None
+    for document in documents:
+        for index in range(document.num_sentences):
+            span = slice(document.offsets[index], document.offsets[index + 1])
+            sentence = document.tokens[span]
+            starts = None if document.word_starts is None else document.word_starts[span]
+            for cut in range(0, len(sentence), room):
+                piece = sentence[cut:cut + room]
+                piece_starts = None if starts is None else starts[cut:cut + room]
+                separator = 1 if used and index == 0 and cut == 0 else 0
+                if used and used + separator + len(piece) > room:
+                    yield _joined(first_id, pieces)
+                    pieces, used, separator = [], 0, 0
+                if separator:
+                    pieces.append((np.array([sep], dtype=np.int32), None if starts is None else np.ones(1, bool)))
+                if not used:
+                    first_id = document.id
+                pieces.append((piece, piece_starts))
+                used += separator + len(piece)
+    if pieces:
+        yield _joined(first_id, pieces)
+
+
+def _joined(first_id: str, pieces: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[str, np.ndarray, np.ndarray | None]:
+    tokens = np.concatenate([tokens for tokens, _ in pieces])
+    starts = None if pieces[0][1] is None else np.concatenate([starts for _, starts in pieces])
+    return first_id, tokens, starts
+
+
+class FulfilRequests(_MakesInstances):
+    """A range's documents and the requests addressed to them -> random-next instances."""
+
+    def process(self, element, layout: Layout):
+        _, grouped = element
+        documents = _ordered(grouped["documents"])
+        batches, counts = self.new_batches(), Counter()
+        for requests in grouped[REQUESTS]:
+            for request in requests.requests():
+                donor = documents[request.donor_position]
+                b_span = slice(*donor_span(donor, request.target_b_length, request.seed))
+                b_starts = None if donor.word_starts is None else donor.word_starts[b_span]
+                batches[request.key[1]].add_pair(request.seed, request.a, donor.tokens[b_span], request.a_starts,
+                                                 b_starts, True)
+                if donor.id == request.key[0]:
+                    counts["random_next_from_same_document"] += 1  # impossible by construction; tests watch it
+        yield from self.emit(batches, layout, counts)
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+
+def _compression_type(compression: str | None) -> str:
+    return CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
+
+
+class ShardPiece(NamedTuple):
+    """TFRecord-framed instances bound for one shard, with their order keys.
+
+    One Beam element (and one pickle) for many instances: per-element coding
+    of (int, bytes) pairs cost more than making the instances.
+    """
+
+    orders: np.ndarray  # int64
+    records: bytes  # framed records back to back
+    ends: np.ndarray  # int64, end offset of each record in `records`
+
+    @classmethod
+    def of(cls, items: list[tuple[int, bytes]]) -> ShardPiece:
+        framed = [frame_records((example,)) for _, example in items]
+        return cls(np.array([order for order, _ in items], dtype=np.int64), b"".join(framed),
+                   np.cumsum([len(record) for record in framed], dtype=np.int64))
+
+    def items(self) -> Iterator[tuple[int, bytes]]:
+        starts = [0, *self.ends[:-1].tolist()]
+        for order, start, end in zip(self.orders.tolist(), starts, self.ends.tolist()):
+            yield order, self.records[start:end]
+
+
+def write_shard(folder: str, shard: int, num_shards: int, pieces: Iterable[ShardPiece],
+                compression: str | None) -> tuple[int, int]:
+    """Writes one shard in order-key order (the bytes break ties); returns (shard, instances)."""
+    ordered = sorted(item for piece in pieces for item in piece.items())
+    path = f"{folder}/{shard_name(shard, num_shards, compression)}"
+    with FileSystems.create(path, compression_type=_compression_type(compression)) as handle:
+        handle.write(b"".join(record for _, record in ordered))
+    return shard, len(ordered)
+
+
+class WriteShards(beam.DoFn):
+    """((length, shard), ShardPieces) -> (length, shard, instances), after writing the shard."""
+
+    def __init__(self, folders: dict[int, str], compression: str | None) -> None:
+        self.folders, self.compression = folders, compression
+
+    def process(self, element, layout: Layout):
+        (size, shard), pieces = element
+        yield (size, *write_shard(self.folders[size], shard, layout.shards[size], pieces, self.compression))
+
+
+def _sum_counts(dicts: Iterable[dict]) -> dict:
+    total: Counter = Counter()
+    for counts in dicts:
+        total.update(counts)
+    return dict(sorted(total.items()))
+
+
+def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: Layout, options: PretrainingOptions,
+                   vocab_size: int) -> list[str]:
+    """Writes missing (empty) shards and metadata.json per length; returns the metadata paths."""
+    paths = []
+    for length in options.lengths:
+        size = length.max_seq_length
+        folder = f"{options.output}/{length_folder(size)}"
+        num_shards = layout.shards[size]
+        done = {shard: count for written_size, shard, count in written if written_size == size}
+        for shard in sorted(set(range(num_shards)) - set(done)):
+            done[shard] = write_shard(folder, shard, num_shards, (), options.compression)[1]
+        own = {name: value for name, value in counts.items() if not name.startswith("seq") or
+               name.startswith(f"seq{size}_")}
+        metadata = DatasetMetadata(
+            max_seq_length=size, max_predictions_per_seq=length.max_predictions_per_seq,
+            masked_lm_prob=length.masked_lm_prob, short_seq_prob=length.short_seq_prob,
+            dupe_factor=options.dupe_factor, whole_word_mask=length.whole_word_mask,
+            do_lower_case=options.do_lower_case, seed=options.seed, nsp=length.nsp,
+            compression=options.compression, vocab_file=options.vocab_file, vocab_sha256=options.vocab_sha256,
+            vocab_size=vocab_size, num_instances=sum(done.values()), num_shards=num_shards,
+            files=[shard_name(shard, num_shards, options.compression) for shard in range(num_shards)],
+            counters=own, input_stats=options.input_stats,
+        )
+        paths.append(f"{folder}/{METADATA_FILE}")
+        with FileSystems.create(paths[-1]) as handle:
+            handle.write(metadata.to_json().encode("utf-8"))
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------
+
+
+def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokenizer: FullTokenizer,
+                   parquet_files: list[str], text_files: list[str]):
+    """Adds the stage to `pipeline`; returns the PCollection of metadata.json paths."""
+    special = SpecialIds.from_vocab(tokenizer.vocab)
+    whole_word_mask = options.lengths[0].whole_word_mask
+    tokenized = (
+        pipeline
+        | "Read" >> ReadPretrainingDocuments(parquet_files, text_files)
+        | "SpreadDocuments" >> beam.Reshuffle()
+        | "Tokenize" >> beam.ParDo(TokenizeDocuments(tokenizer, whole_word_mask)).with_outputs(COUNTS, main="docs")
+    )
+    documents = tokenized.docs
+    layout = AsSingleton(
+        documents
+        | "DocumentsAndTokens" >> beam.Map(lambda doc: (1, len(doc.tokens)))
+        | "SumTotals" >> beam.CombineGlobally(lambda pairs: tuple(map(sum, zip(*pairs))) or (0, 0))
+        | "Layout" >> beam.Map(make_layout, options)
+    )
+    keyed = documents | "KeyByRange" >> beam.Map(_key_by_range, layout, options.seed)
+    starts = AsSingleton(
+        keyed
+        | "OnePerDocument" >> beam.Map(lambda kv: (kv[0], 1))
+        | "CountPerRange" >> beam.CombinePerKey(sum)
+        | "AllRanges" >> beam.combiners.ToList()
+        | "RangeStarts" >> beam.Map(range_starts, layout)
+    )
+    made = (
+        keyed
+        | "GroupRanges" >> beam.GroupByKey()
+        | "CreateInstances" >> beam.ParDo(CreateInstances(options, special), layout, starts)
+        .with_outputs(COUNTS, REQUESTS, main="instances")
+    )
+    finished = (
+        {"documents": keyed, REQUESTS: made[REQUESTS]}
+        | "MeetDonors" >> beam.CoGroupByKey()
+        | "FulfilRequests" >> beam.ParDo(FulfilRequests(options, special), layout).with_outputs(COUNTS, main="instances")
+    )
+    counts = AsSingleton(
+        (tokenized[COUNTS], made[COUNTS], finished[COUNTS])
+        | "AllCounts" >> beam.Flatten()
+        | "SumCounts" >> beam.CombineGlobally(_sum_counts)
+    )
+    folders = {length.max_seq_length: f"{options.output}/{length_folder(length.max_seq_length)}"
+               for length in options.lengths}
+    written = (
+        (made.instances, finished.instances)
+        | "AllInstances" >> beam.Flatten()
+        | "GroupShards" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShards(folders, options.compression), layout)
+    )
+    vocab_size = len(tokenizer.vocab)
+    return (
+        written
+        | "AllShards" >> beam.combiners.ToList()
+        | "WriteMetadata" >> beam.FlatMap(
+            lambda shards, counts, layout: write_metadata(shards, counts, layout, options, vocab_size), counts, layout)
+    )
