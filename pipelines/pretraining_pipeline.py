@@ -98,7 +98,7 @@ class Layout(NamedTuple):
     shards: dict[int, int]  # max_seq_length -> number of shards
 
     def range_of(self, rank_key: int) -> int:
-        return (rank_key * self.num_ranges) >> 64
+        return (rank_key * self.num_ranges) >> 63  # rank keys are 63-bit (stable_int)
 
 
 def make_layout(totals: tuple[int, int], options: PretrainingOptions) -> Layout:
