@@ -291,10 +291,9 @@ class CreateInstances(_MakesInstances):
             requests: dict[int, list[Request]] = {}
             for position, document in enumerate(documents):
                 rank = starts[range_index] + position
-                for request in self._pairs(document, rank, layout, batches, counts):
-                    donor_range = bisect.bisect_right(starts, request.donor_position) - 1
-                    requests.setdefault(donor_range, []).append(
-                        request._replace(donor_position=request.donor_position - starts[donor_range]))
+                for donor_rank, *request in self._pairs(document, rank, layout, batches, counts):
+                    donor_range = bisect.bisect_right(starts, donor_rank) - 1
+                    requests.setdefault(donor_range, []).append(Request(donor_rank - starts[donor_range], *request))
             for donor_range, items in sorted(requests.items()):
                 yield TaggedOutput(REQUESTS, (donor_range, RequestBatch.of(items)))
         else:
@@ -302,8 +301,9 @@ class CreateInstances(_MakesInstances):
         yield from self.emit(batches, layout, counts)
 
     def _pairs(self, document: TokenizedDocument, rank: int, layout: Layout,
-               batches: dict[int, InstanceBatch], counts: Counter) -> Iterator[Request]:
-        """Actual-next instances go into `batches`; random-next chunks come out as requests (donor = rank)."""
+               batches: dict[int, InstanceBatch], counts: Counter) -> Iterator[tuple]:
+        """Actual-next instances go into `batches`; random-next chunks come out as
+        (donor rank, *the rest of their Request)."""
         seed, tokens, offsets, starts = self.options.seed, document.tokens, document.offsets, document.word_starts
         sentence_lengths = np.diff(offsets).tolist()
         others = layout.num_documents - 1
@@ -325,8 +325,7 @@ class CreateInstances(_MakesInstances):
                     else:
                         donor = random_word(own_seed, DONOR_RANK) % others
                         key = (document.id, size, round_index, chunk_index)
-                        yield Request(donor + (donor >= rank), key, own_seed, tokens[a_span], a_starts,
-                                      chunk.target_b_length)
+                        yield donor + (donor >= rank), key, own_seed, tokens[a_span], a_starts, chunk.target_b_length
 
     def _packed(self, documents: list[TokenizedDocument], batches: dict[int, InstanceBatch]) -> None:
         """MLM-only: consecutive sentences packed to the full length, across documents of the range."""

@@ -1,0 +1,111 @@
+"""`BertConfig`: the model's shape, read from and written to the reference `bert_config.json`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+_log = logging.getLogger(__name__)
+
+# hidden_act names. "gelu" is the tanh approximation, as the reference computes it
+# (and as Hugging Face calls "gelu_new"); "gelu_exact" is the erf form, which
+# Hugging Face configs call "gelu" — convert such configs to "gelu_exact".
+ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "gelu": lambda x: keras.ops.gelu(x, approximate=True),
+    "gelu_new": lambda x: keras.ops.gelu(x, approximate=True),
+    "gelu_exact": lambda x: keras.ops.gelu(x, approximate=False),
+    "relu": keras.ops.relu,
+    "swish": keras.ops.silu,
+    "silu": keras.ops.silu,
+    "tanh": keras.ops.tanh,
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot describe a BERT model; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    """The fields of the reference bert_config.json, with its defaults."""
+
+    vocab_size: int
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 16
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{field} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
+                f"{self.num_attention_heads}: each head gets hidden_size / num_attention_heads dimensions"
+            )
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(f"unknown hidden_act {self.hidden_act!r}; use one of {', '.join(ACTIVATIONS)}")
+        for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0 <= getattr(self, field) < 1:
+                raise ConfigError(f"{field} must be in [0, 1), got {getattr(self, field)!r}")
+        if self.initializer_range <= 0:
+            raise ConfigError(f"initializer_range must be positive, got {self.initializer_range!r}")
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def activation(self) -> Callable[[Any], Any]:
+        return ACTIVATIONS[self.hidden_act]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> BertConfig:
+        """Unknown keys are logged and ignored, as the reference ignores them
+        (multilingual configs carry pooler_* and directionality)."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"a config is a JSON object, got {type(values).__name__}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        extra = sorted(set(values) - known)
+        if extra:
+            _log.warning("bert config: ignoring keys this model does not use: %s", ", ".join(extra))
+        if "vocab_size" not in values:
+            raise ConfigError("the config has no vocab_size")
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    @classmethod
+    def from_json_file(cls, path: str) -> BertConfig:
+        with tf.io.gfile.GFile(path) as handle:
+            text = handle.read()
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path} is not JSON: {error}") from None
+        try:
+            return cls.from_dict(values)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str) -> None:
+        with tf.io.gfile.GFile(path, "w") as handle:
+            handle.write(self.to_json_string())

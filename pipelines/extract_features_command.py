@@ -1,0 +1,74 @@
+"""`bertprep extract-features`: per-token encoder activations as JSONL, with the
+flags and output of the reference extract_features.py."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pipelines.cli_common import UsageError
+
+_log = logging.getLogger(__name__)
+
+HELP = "write per-token activations of chosen BERT layers as JSONL (the reference extract_features.py)"
+DESCRIPTION = (
+    "Runs a reference-layout BERT checkpoint over --input_file (one `text` or `text_a ||| text_b` per line) "
+    "and writes, per line, {\"linex_index\", \"features\": [{\"token\", \"layers\": [{\"index\", \"values\"}]}]} "
+    "to --output_file, as google-research/bert's extract_features.py does. Paths may be local or gs://."
+)
+_TRUE = ("true", "t", "1", "yes")
+_FALSE = ("false", "f", "0", "no")
+
+
+def _boolean(text: str) -> bool:
+    # The spellings absl accepts for --flag=VALUE, so reference command lines work unchanged.
+    if text.lower() in _TRUE + _FALSE:
+        return text.lower() in _TRUE
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input_file", required=True, help="text file: one `text` or `text_a ||| text_b` per line")
+    parser.add_argument("--output_file", required=True, help="JSONL file to write")
+    parser.add_argument("--vocab_file", required=True, help="vocab.txt the model was trained with")
+    parser.add_argument("--bert_config_file", required=True, help="bert_config.json of the model")
+    parser.add_argument("--init_checkpoint", required=True,
+                        help="reference-layout checkpoint: a prefix (…/bert_model.ckpt) or a folder holding one")
+    parser.add_argument("--layers", default="-1,-2,-3,-4",
+                        help="comma-separated encoder layers to output; -1 is the last")
+    parser.add_argument("--max_seq_length", type=int, default=128,
+                        help="tokens per example after WordPiece, [CLS] and [SEP] included; longer ones are truncated")
+    parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
+    parser.add_argument("--do_lower_case", nargs="?", const=True, default=True, type=_boolean,
+                        help="lowercase and strip accents (uncased models; default); --do_lower_case=false "
+                        "or --nodo_lower_case for cased models")
+    parser.add_argument("--nodo_lower_case", dest="do_lower_case", action="store_false", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    # Imported here so that the other subcommands start without TensorFlow.
+    import tensorflow as tf
+
+    from bert_model.checkpoints import CheckpointError, load_checkpoint
+    from bert_model.config import BertConfig, ConfigError
+    from bert_model.extract_features import FeatureError, extract_features, parse_layers
+    from bert_model.modeling import BertModel
+    from vocab.tokenization import FullTokenizer, VocabError
+
+    if beam_args:
+        raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
+    try:
+        config = BertConfig.from_json_file(args.bert_config_file)
+        layer_indexes = parse_layers(args.layers, config.num_hidden_layers)
+        tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
+        if len(tokenizer.vocab) > config.vocab_size:
+            raise UsageError(f"{args.vocab_file} has {len(tokenizer.vocab)} tokens but {args.bert_config_file} "
+                             f"says vocab_size {config.vocab_size}: give the vocab the model was trained with")
+        model = BertModel(config)
+        load_checkpoint(model, args.init_checkpoint)
+        count = extract_features(args.input_file, args.output_file, model, tokenizer, layer_indexes,
+                                 max_seq_length=args.max_seq_length, batch_size=args.batch_size)
+    except (ConfigError, CheckpointError, FeatureError, VocabError, tf.errors.NotFoundError) as error:
+        raise UsageError(str(error)) from None
+    _log.info("wrote features of %d lines to %s", count, args.output_file)
+    print(f"wrote {args.output_file}: {count} lines, layers {args.layers}")
+    return 0
