@@ -85,10 +85,11 @@ class WarmupLinearDecay:
 class _MomentOptimizer(tf.Module):
     """Adam moments, decoupled weight decay, clipping and distribution; subclasses shape the update."""
 
-    def __init__(self, learning_rate: LearningRate, weight_decay_rate: float, beta_1: float, beta_2: float,
-                 epsilon: float, clip_norm: float | None, exclude_from_weight_decay: Callable[[str], bool],
-                 name: str) -> None:
-        super().__init__(name=name)
+    def __init__(self, learning_rate: LearningRate, weight_decay_rate: float = 0.01, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
+                 exclude_from_weight_decay: Callable[[str], bool] = excluded_from_weight_decay,
+                 name: str | None = None) -> None:
+        super().__init__(name=name or type(self).__name__.lower())
         self._learning_rate = learning_rate
         self._weight_decay_rate = weight_decay_rate
         self._beta_1, self._beta_2, self._epsilon = beta_1, beta_2, epsilon
@@ -184,13 +185,6 @@ class AdamW(_MomentOptimizer):
     `exclude_from_weight_decay` gets each variable's path (see `variable_path`).
     """
 
-    def __init__(self, learning_rate: LearningRate, weight_decay_rate: float = 0.01, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
-                 exclude_from_weight_decay: Callable[[str], bool] = excluded_from_weight_decay,
-                 name: str = "adamw") -> None:
-        super().__init__(learning_rate, weight_decay_rate, beta_1, beta_2, epsilon, clip_norm,
-                         exclude_from_weight_decay, name)
-
     def _direction(self, m: tf.Tensor, v: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         return m / (tf.sqrt(v) + self._epsilon)
 
@@ -202,13 +196,6 @@ class LAMB(_MomentOptimizer):
     is 0. As in TensorFlow Addons' LAMB, variables excluded from weight decay
     (LayerNorm, biases) are excluded from the trust ratio too (ratio 1).
     """
-
-    def __init__(self, learning_rate: LearningRate, weight_decay_rate: float = 0.01, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
-                 exclude_from_weight_decay: Callable[[str], bool] = excluded_from_weight_decay,
-                 name: str = "lamb") -> None:
-        super().__init__(learning_rate, weight_decay_rate, beta_1, beta_2, epsilon, clip_norm,
-                         exclude_from_weight_decay, name)
 
     def _direction(self, m: tf.Tensor, v: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         t = tf.cast(step + 1, m.dtype)

@@ -5,21 +5,19 @@ longer has; they are provided only while its modules import, through a
 stand-in `tensorflow` module that otherwise forwards to tf.compat.v1:
 - `tf.contrib.layers.layer_norm` (gone with contrib),
 - `tf.layers.dense` (tf.compat.v1.layers refuses to run under Keras 3),
-- distinct absl flags per script: run_pretraining.py and extract_features.py
-  both define `--input_file` etc., which absl refuses twice; later
-  definitions of a name are skipped (the oracle never reads these flags).
+- distinct absl flags per script (handled by reference_bert.CompatV1).
 The stand-ins create the same variable names (`LayerNorm/gamma|beta`,
 `dense/kernel|bias`) and compute the same functions as the TF1 originals.
 """
 from __future__ import annotations
 
-import importlib
-import sys
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from tests.reference_bert import CompatV1, import_reference
 
 _MODULES = ("modeling", "run_pretraining", "extract_features")
 
@@ -43,58 +41,20 @@ def _dense(inputs: Any, units: int, activation: Any = None, kernel_initializer: 
     return activation(outputs) if activation is not None else outputs
 
 
-class _Flags(ModuleType):
-    """absl.flags whose DEFINE_* skip a name that is already defined."""
-
-    def __getattr__(self, name: str) -> Any:
-        from absl import flags
-
-        value = getattr(flags, name)
-        if not name.startswith("DEFINE"):
-            return value
-
-        def define(flag_name: str, *args: Any, **kwargs: Any) -> Any:
-            return None if flag_name in flags.FLAGS else value(flag_name, *args, **kwargs)
-
-        return define
-
-
-class _TensorFlowV1(ModuleType):
-    """tf.compat.v1 with the stand-ins above."""
+class _TensorFlowV1(CompatV1):
+    """tf.compat.v1 with tolerant flags (CompatV1) and the stand-ins above."""
 
     def __init__(self) -> None:
-        super().__init__("tensorflow")
+        super().__init__()
         self.layers = SimpleNamespace(dense=_dense)
-        self.flags = _Flags("flags")
-        self.compat = SimpleNamespace(v1=self)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(tf.compat.v1, name)
 
 
 def import_reference_modules() -> SimpleNamespace:
     """`modeling`, `run_pretraining` and `extract_features` from bert-tensorflow;
     ImportError (-> pytest skip) when it is not installed."""
-    importlib.import_module("bert")
-    from absl import flags
-
-    if all(f"bert.{name}" in sys.modules for name in _MODULES):
-        return SimpleNamespace(**{name: sys.modules[f"bert.{name}"] for name in _MODULES})
-    names = ("tensorflow", "tensorflow.compat.v1", "tensorflow.contrib")
-    saved = {name: sys.modules.get(name) for name in names}
     stand_in = _TensorFlowV1()
-    sys.modules["tensorflow"] = sys.modules["tensorflow.compat.v1"] = stand_in
-    sys.modules["tensorflow.contrib"] = SimpleNamespace(layers=SimpleNamespace(layer_norm=_layer_norm))
-    try:
-        modules = {name: importlib.import_module(f"bert.{name}") for name in _MODULES}
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = value
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
+    contrib = SimpleNamespace(layers=SimpleNamespace(layer_norm=_layer_norm))
+    modules = {name: import_reference(name, stand_in, {"tensorflow.contrib": contrib}) for name in _MODULES}
     return SimpleNamespace(**modules)
 
 
