@@ -116,17 +116,30 @@ def read_metadata(folder: str) -> DatasetMetadata:
 
 
 def read_vocab(path: str, metadata: DatasetMetadata) -> list[str]:
-    """Tokens by id; refuses a vocab whose size differs from the one the data was made with."""
-    from vocab.tokenization import VocabError, load_vocab
+    """Tokens by id; refuses a vocab other than the one the data was made with (size, then SHA-256)."""
+    import hashlib
 
+    import tensorflow as tf
+
+    from vocab.tokenization import VocabError, parse_vocab
+
+    hint = "give the vocab the data was made with as --vocab PATH"
     try:
-        vocab = load_vocab(path)
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            data = handle.read()
+    except tf.errors.OpError as error:
+        raise InspectError(f"cannot read vocab file {path}: {error.message}; {hint}") from None
+    try:
+        vocab = parse_vocab(data, path)
     except VocabError as error:
-        raise InspectError(f"{error}; give the vocab the data was made with as --vocab PATH") from None
+        raise InspectError(f"{error}; {hint}") from None
     if len(vocab) != metadata.vocab_size:
         raise InspectError(f"{path} has {len(vocab)} tokens but the data was made with a vocab of "
                            f"{metadata.vocab_size} (metadata vocab_size); give the matching vocab as --vocab PATH")
-    return list(vocab)  # load_vocab numbers tokens 0..n-1 in file order
+    if metadata.vocab_sha256 and hashlib.sha256(data).hexdigest() != metadata.vocab_sha256:
+        raise InspectError(f"{path} is not the vocab the data was made with (its SHA-256 differs from metadata "
+                           "vocab_sha256); give the matching vocab as --vocab PATH")
+    return list(vocab)  # tokens are numbered 0..n-1 in file order
 
 
 class _Tally:

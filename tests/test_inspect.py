@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import pathlib
 import statistics
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from vocab.tokenization import load_vocab
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB_FILE = os.path.join(REPO, "tests", "data", "vocab", "bert-base-uncased-vocab.txt")
 VOCAB = load_vocab(VOCAB_FILE)
+VOCAB_SHA256 = hashlib.sha256(pathlib.Path(VOCAB_FILE).read_bytes()).hexdigest()
 MAX_SEQ_LENGTH = 20
 MAX_PREDICTIONS = 4
 NUM_SHARDS = 3
@@ -84,7 +87,8 @@ INSTANCES = [SHOWCASE] + [generated(index) for index in range(1, 36)]
 
 
 def write_folder(folder: str, instances: list[Instance], compression: str | None = None,
-                 vocab_file: str = VOCAB_FILE, vocab_size: int = len(VOCAB)) -> list[list[Instance]]:
+                 vocab_file: str = VOCAB_FILE, vocab_size: int = len(VOCAB),
+                 vocab_sha256: str = VOCAB_SHA256) -> list[list[Instance]]:
     """Round-robin over NUM_SHARDS shards plus metadata.json; returns the instances of each shard."""
     tf.io.gfile.makedirs(folder)
     shards = [instances[shard::NUM_SHARDS] for shard in range(NUM_SHARDS)]
@@ -96,7 +100,7 @@ def write_folder(folder: str, instances: list[Instance], compression: str | None
     metadata = DatasetMetadata(
         max_seq_length=MAX_SEQ_LENGTH, max_predictions_per_seq=MAX_PREDICTIONS, masked_lm_prob=0.15,
         short_seq_prob=0.1, dupe_factor=1, whole_word_mask=False, do_lower_case=True, seed=7, nsp=True,
-        compression=compression, vocab_file=vocab_file, vocab_sha256="0" * 64, vocab_size=vocab_size,
+        compression=compression, vocab_file=vocab_file, vocab_sha256=vocab_sha256, vocab_size=vocab_size,
         num_instances=len(instances), num_shards=NUM_SHARDS, files=names,
     )
     with tf.io.gfile.GFile(f"{folder}/{METADATA_FILE}", "w") as handle:
@@ -273,8 +277,18 @@ def test_vocab_of_another_size_is_refused(tmp_path):
         inspect_command.run(parse([str(tmp_path / "data"), "--vocab", small_vocab(tmp_path)]), [])
 
 
+def test_vocab_of_the_same_size_but_other_content_is_refused(tmp_path):
+    other = tmp_path / "other-vocab.txt"
+    lines = pathlib.Path(VOCAB_FILE).read_text(encoding="utf-8").splitlines()
+    other.write_text("\n".join([*lines[:-1], "zzzzzz"]) + "\n", encoding="utf-8")
+    write_folder(str(tmp_path / "data"), INSTANCES)
+    with pytest.raises(UsageError, match="not the vocab the data was made with"):
+        inspect_command.run(parse([str(tmp_path / "data"), "--vocab", str(other), "--no_plot"]), [])
+
+
 def test_token_ids_beyond_the_vocab_are_flagged_and_shown_as_ids(tmp_path):
-    write_folder(str(tmp_path / "data"), INSTANCES, vocab_size=200)  # as if made with the 200-token vocab
+    # As if made with the 200-token vocab, by a writer that recorded no SHA-256.
+    write_folder(str(tmp_path / "data"), INSTANCES, vocab_size=200, vocab_sha256="")
     report = inspect_data.read_report(str(tmp_path / "data"), vocab=small_vocab(tmp_path))
     largest = max(VOCAB[token] for token in {RANDOM_WORD}.union(*(instance.tokens for instance in INSTANCES)))
     assert report.warnings == [f"token id {largest} is beyond the vocab (200 tokens)"]
