@@ -23,6 +23,7 @@ COMMANDS = {
     "pretraining-data": "pipelines.pretraining_command",
     "inspect": "pipelines.inspect_command",
     "extract-features": "pipelines.extract_features_command",
+    "pretrain": "pipelines.pretrain_command",
 }
 
 

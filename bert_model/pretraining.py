@@ -1,0 +1,389 @@
+"""BERT pretraining under tf.distribute: the training loop of run_pretraining.py, resumable, with evaluation.
+
+A custom loop rather than Keras `fit`: Keras 3's fit with
+steps_per_execution > 1 fails under MirroredStrategy (keras-team/keras#19246),
+and the optimizers (`optimization`) are tf.Modules that fit cannot drive.
+Each call of one tf.function runs `steps_per_loop` steps, as TPUEstimator's
+iterations_per_loop did; each step runs `accumulation_steps` micro-batches.
+
+Losses: every replica weights its masked-LM loss by its share of the global
+batch's masked predictions and its next-sentence loss by its share of the
+sequences, so the gradients that the optimizer sums over replicas are those
+of the global batch's losses, as run_pretraining.py computes them on one
+device. Accumulation averages the micro-batches' losses.
+
+OUTPUT_DIR holds:
+- `training/ckpt-STEP`: the whole training state (weights and dropout seeds,
+  optimizer, loss scale, step, data position), written every
+  `save_checkpoints_steps` and at the end. A run restarted with the same
+  OUTPUT_DIR resumes from the latest one exactly: the data is read in a
+  seeded order and the batches already consumed are skipped (read again and
+  dropped: exact, at the cost of reading them, which is far cheaper than
+  training on them). Resume with the same batch size and replicas.
+- `bert_model.ckpt`: the weights in the reference layout (`checkpoints`),
+  rewritten with each checkpoint, and `bert_config.json`: what
+  `--init_checkpoint`, extract-features and other BERT tools read.
+- `train/`, `eval/`: TensorBoard scalars; `eval_results.json`: the
+  reference's evaluation metrics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import posixpath
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from bert_model.checkpoints import load_checkpoint, save_checkpoint
+from bert_model.config import BertConfig
+from bert_model.distribution import PRECISIONS, dtype_policy
+from bert_model.input_pipeline import (
+    DynamicMasking,
+    PretrainingDataError,
+    check_metadata,
+    pretraining_dataset,
+    read_metadata,
+)
+from bert_model.loss_scale import DynamicLossScale
+from bert_model.modeling import BertPretrainer, pretraining_losses
+from bert_model.optimization import LAMB, AdamW, GradientAccumulator, WarmupLinearDecay
+
+_log = logging.getLogger(__name__)
+
+OPTIMIZERS = {"adamw": AdamW, "lamb": LAMB}
+TRAINING_STATE_DIR = "training"
+REFERENCE_CHECKPOINT = "bert_model.ckpt"
+CONFIG_FILE = "bert_config.json"
+EVAL_RESULTS = "eval_results.json"
+# What tensorboard.summary.scalar attaches; writing it directly spares training the tensorboard package.
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+# pretraining_losses divides the weighted masked-LM loss by (weights + this), as the reference does.
+_LOSS_EPSILON = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingOptions:
+    """How to train; the model's shape is the BertConfig's.
+
+    `max_seq_length` and `max_predictions_per_seq` default to the data's
+    (metadata.json); when given, data that differs is refused. `precision`
+    is one of distribution.PRECISIONS; mixed_float16 scales the loss
+    dynamically from `initial_loss_scale`.
+    """
+
+    data_dir: str
+    output_dir: str
+    train_steps: int
+    batch_size: int
+    learning_rate: float
+    warmup_steps: int
+    optimizer: str = "adamw"
+    accumulation_steps: int = 1
+    precision: str = "float32"
+    initial_loss_scale: float = 2.0 ** 15
+    init_checkpoint: str | None = None
+    steps_per_loop: int = 100
+    save_checkpoints_steps: int = 1000
+    keep_checkpoints: int = 5
+    seed: int = 12345
+    dynamic_masking: DynamicMasking | None = None
+    next_sentence: bool = True
+    jit_compile: bool = False
+    max_seq_length: int | None = None
+    max_predictions_per_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("train_steps", "batch_size", "accumulation_steps", "steps_per_loop", "save_checkpoints_steps",
+                     "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup_steps <= self.train_steps:
+            raise ValueError(f"warmup_steps must be in [0, train_steps {self.train_steps}], got {self.warmup_steps}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+
+
+class PretrainingRun:
+    """The model, optimizer and training state of one OUTPUT_DIR, restored from it when it holds a checkpoint.
+
+    Building checks the data's metadata against the config and options
+    (PretrainingDataError names both values), creates everything in the
+    strategy's scope and restores the latest training checkpoint, else loads
+    `init_checkpoint` (weights only, optimizer fresh, as the reference does).
+    """
+
+    def __init__(self, config: BertConfig, options: PretrainingOptions,
+                 strategy: tf.distribute.Strategy | None = None) -> None:
+        self.config, self.options = config, options
+        self.strategy = strategy or tf.distribute.get_strategy()
+        metadata = read_metadata(options.data_dir)
+        self.max_seq_length = options.max_seq_length or metadata.max_seq_length
+        self.max_predictions_per_seq = options.max_predictions_per_seq or metadata.max_predictions_per_seq
+        self.check_data(options.data_dir)
+        replicas = self.strategy.num_replicas_in_sync
+        if options.batch_size % replicas:
+            raise ValueError(f"batch_size {options.batch_size} does not split evenly over {replicas} replicas")
+        self.loss_names = ("loss", "masked_lm_loss") + (("next_sentence_loss",) if options.next_sentence else ())
+
+        keras.utils.set_random_seed(options.seed)  # weights and dropout seeds
+        with dtype_policy(options.precision), self.strategy.scope():
+            self.model = BertPretrainer(config)
+            self.model.build()
+        self.schedule = WarmupLinearDecay(options.learning_rate, options.warmup_steps, options.train_steps)
+        self.optimizer = OPTIMIZERS[options.optimizer](self.schedule)
+        self.optimizer.build(self.model.trainable_variables)
+        self.accumulator = None
+        if options.accumulation_steps > 1:
+            self.accumulator = GradientAccumulator(options.accumulation_steps)
+            self.accumulator.build(self.model.trainable_variables)
+        with self.strategy.scope():
+            self.loss_scale = (DynamicLossScale(self.optimizer, options.initial_loss_scale)
+                               if options.precision == "mixed_float16" else None)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            # Global micro-batches read so far; a resumed run skips them.
+            self.batches_consumed = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_consumed")
+        # Keras 3 models do not expose all their variables (encoder layers, dropout seeds) to
+        # tf.train.Checkpoint's object graph, so the checkpoint lists them, in the model's order.
+        # The accumulator is left out: steps are whole within one call, so it is empty at every checkpoint.
+        state = {"model": list(self.model.variables), "optimizer": self.optimizer, "global_step": self.global_step,
+                 "batches_consumed": self.batches_consumed}
+        if self.loss_scale is not None:
+            state["loss_scale"] = self.loss_scale
+        self.checkpoint = tf.train.Checkpoint(**state)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, posixpath.join(options.output_dir, TRAINING_STATE_DIR), options.keep_checkpoints)
+        self._restore()
+        self._gradients = tf.function(self._loss_and_gradients, jit_compile=options.jit_compile)
+        self._train_loop = tf.function(self._loop)
+        self._eval_step = tf.function(self._eval_sums)
+
+    @property
+    def step(self) -> int:
+        """The optimizer steps taken, skipped float16 steps included."""
+        return int(self.global_step.numpy())
+
+    @property
+    def updater(self) -> AdamW | LAMB | DynamicLossScale:
+        """What applies the gradients: the loss scale when there is one, around the optimizer."""
+        return self.optimizer if self.loss_scale is None else self.loss_scale
+
+    def check_data(self, data_dir: str) -> None:
+        """Raises PretrainingDataError, naming both values, if `data_dir` does not fit this run."""
+        if self.max_seq_length > self.config.max_position_embeddings:
+            raise PretrainingDataError(
+                f"{data_dir}: max_seq_length is {self.max_seq_length} but the model's "
+                f"max_position_embeddings is {self.config.max_position_embeddings}")
+        check_metadata(read_metadata(data_dir), data_dir, self.max_seq_length, self.max_predictions_per_seq,
+                       self.config.vocab_size, self.options.next_sentence)
+
+    def _restore(self) -> None:
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            _log.info("resuming from %s at step %d%s", latest, self.step,
+                      " (init_checkpoint not loaded)" if self.options.init_checkpoint else "")
+        elif self.options.init_checkpoint:
+            report = load_checkpoint(self.model, self.options.init_checkpoint)
+            _log.info("initialized %d variables from %s", len(report.loaded), report.checkpoint)
+
+    # ------------------------------------------------------------------ training
+
+    def _train_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+        options = self.options
+        dataset = pretraining_dataset(
+            options.data_dir, options.batch_size, self.max_seq_length, self.max_predictions_per_seq,
+            self.config.vocab_size, is_training=True, seed=options.seed, input_context=context,
+            dynamic_masking=options.dynamic_masking, next_sentence=options.next_sentence)
+        # Each pipeline yields per-replica batches for num_replicas / num_input_pipelines replicas.
+        skip = int(self.batches_consumed.numpy()) * context.num_replicas_in_sync // context.num_input_pipelines
+        return dataset.skip(skip)
+
+    def _loss_and_gradients(self, features: dict[str, tf.Tensor], prediction_share: tf.Tensor,
+                            sequence_share: tf.Tensor) -> tuple[dict[str, tf.Tensor], list[tf.Tensor | None]]:
+        with tf.GradientTape() as tape:
+            losses = pretraining_losses(self.model(features, training=True), features)
+            weighted = {"masked_lm_loss": losses["masked_lm_loss"] * prediction_share}
+            if self.options.next_sentence:
+                weighted["next_sentence_loss"] = losses["next_sentence_loss"] * sequence_share
+            weighted["loss"] = tf.add_n(list(weighted.values()))
+            objective = weighted["loss"] if self.loss_scale is None else self.loss_scale.scale_loss(weighted["loss"])
+        return weighted, tape.gradient(objective, self.model.trainable_variables)
+
+    def _replica_gradients(self, features: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], list]:
+        """This replica's weighted part of the global batch's losses, and its gradients; summed over
+        replicas, both are the global batch's."""
+        context = tf.distribute.get_replica_context()
+        predictions = tf.reduce_sum(features["masked_lm_weights"]) + _LOSS_EPSILON
+        all_predictions = context.all_reduce(tf.distribute.ReduceOp.SUM, predictions)
+        return self._gradients(features, predictions / all_predictions,
+                               tf.constant(1.0 / context.num_replicas_in_sync))
+
+    def _replica_step(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        losses, grads = self._replica_gradients(features)
+        self.updater.apply_gradients(zip(grads, self.model.trainable_variables))
+        return losses
+
+    def _replica_accumulate(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        losses, grads = self._replica_gradients(features)
+        self.accumulator.add(grads)
+        return losses
+
+    def _summed(self, per_replica: dict[str, Any]) -> dict[str, tf.Tensor]:
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()}
+
+    def _train_step(self, iterator: Iterator) -> dict[str, tf.Tensor]:
+        """One optimizer step; the losses of its global batch (averaged over the micro-batches)."""
+        if self.accumulator is None:
+            return self._summed(self.strategy.run(self._replica_step, args=(next(iterator),)))
+        micro_batches = self.options.accumulation_steps
+        losses = {name: tf.constant(0.0) for name in self.loss_names}
+        for _ in tf.range(micro_batches):
+            micro = self._summed(self.strategy.run(self._replica_accumulate, args=(next(iterator),)))
+            losses = {name: losses[name] + micro[name] / micro_batches for name in self.loss_names}
+        # One update per step, with the micro-batches' mean gradient.
+        self.strategy.run(lambda: self.accumulator.apply(self.updater, self.model.trainable_variables))
+        return losses
+
+    def _loop(self, iterator: Iterator, steps: tf.Tensor) -> dict[str, tf.Tensor]:
+        totals = {name: tf.constant(0.0) for name in self.loss_names}
+        for _ in tf.range(steps):
+            losses = self._train_step(iterator)
+            totals = {name: totals[name] + losses[name] for name in self.loss_names}
+        steps = tf.cast(steps, tf.int64)
+        self.global_step.assign_add(steps)
+        self.batches_consumed.assign_add(steps * self.options.accumulation_steps)
+        return {name: total / tf.cast(steps, tf.float32) for name, total in totals.items()}
+
+    def train(self) -> dict[str, float]:
+        """Trains from the current step to train_steps, checkpointing on the way and at the end.
+
+        Returns the last loop's mean losses and its examples per second (empty
+        when training was already done).
+        """
+        options = self.options
+        step = self.step
+        if step >= options.train_steps:
+            _log.info("%s is at step %d of %d: nothing to train", options.output_dir, step, options.train_steps)
+            return {}
+        tf.io.gfile.makedirs(options.output_dir)
+        self.config.to_json_file(posixpath.join(options.output_dir, CONFIG_FILE))
+        if step:
+            _log.info("skipping the %d batches trained on before", int(self.batches_consumed.numpy()))
+        iterator = iter(self.strategy.distribute_datasets_from_function(self._train_dataset))
+        writer = tf.summary.create_file_writer(posixpath.join(options.output_dir, "train"))
+        examples_per_step = options.batch_size * options.accumulation_steps
+        results: dict[str, float] = {}
+        while step < options.train_steps:
+            to_checkpoint = options.save_checkpoints_steps - step % options.save_checkpoints_steps
+            steps = min(options.steps_per_loop, options.train_steps - step, to_checkpoint)
+            start = time.perf_counter()
+            results = {name: float(value) for name, value in self._train_loop(iterator, tf.constant(steps)).items()}
+            # The first loop's time includes tracing and compiling.
+            results["examples_per_second"] = steps * examples_per_step / (time.perf_counter() - start)
+            step = self.step
+            self._write_summaries(writer, step, results)
+            if step % options.save_checkpoints_steps == 0 or step == options.train_steps:
+                self.save()
+        return results
+
+    def _write_summaries(self, writer: tf.summary.SummaryWriter, step: int, results: dict[str, float]) -> None:
+        learning_rate = float(self.schedule(self.optimizer.iterations.numpy()))
+        with writer.as_default(step=step):
+            for name, value in results.items():
+                _scalar(name, value)
+            _scalar("learning_rate", learning_rate)
+            if self.loss_scale is not None:
+                _scalar("loss_scale", self.loss_scale.scale)
+        writer.flush()
+        losses = ", ".join(f"{name} {results[name]:.4f}" for name in self.loss_names)
+        _log.info("step %d/%d: %s, learning rate %.3g, %.1f examples/s", step, self.options.train_steps, losses,
+                  learning_rate, results["examples_per_second"])
+
+    def save(self) -> str:
+        """Writes the training checkpoint and the reference-layout one; returns the training checkpoint's path."""
+        step = self.step
+        path = self.manager.save(checkpoint_number=step)
+        save_checkpoint(self.model, posixpath.join(self.options.output_dir, REFERENCE_CHECKPOINT), global_step=step)
+        _log.info("saved %s and %s", path, REFERENCE_CHECKPOINT)
+        return path
+
+    # ---------------------------------------------------------------- evaluation
+
+    def _replica_eval_sums(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        outputs = self.model(features, training=False)
+        weights = features["masked_lm_weights"]
+        sums = _prediction_sums("masked_lm", outputs["masked_lm_logits"], features["masked_lm_ids"], weights)
+        if self.options.next_sentence:
+            labels = tf.reshape(features["next_sentence_labels"], [-1])
+            sums.update(_prediction_sums("next_sentence", outputs["next_sentence_logits"], labels,
+                                         tf.ones_like(labels, tf.float32)))
+        return sums
+
+    def _eval_sums(self, features: Any) -> dict[str, tf.Tensor]:
+        return self._summed(self.strategy.run(self._replica_eval_sums, args=(features,)))
+
+    def evaluate(self, data_dir: str, batch_size: int, max_steps: int) -> dict[str, float]:
+        """The reference's evaluation metrics over up to `max_steps` batches of `data_dir`, read in order.
+
+        Accuracies and losses are means over the masked predictions, weighted
+        by masked_lm_weights, and over the sequences, as tf.metrics computed
+        them in run_pretraining.py. Writes OUTPUT_DIR/eval_results.json and eval/ scalars.
+        """
+        if batch_size % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"eval batch_size {batch_size} does not split evenly over the replicas")
+
+        def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            return pretraining_dataset(data_dir, batch_size, self.max_seq_length, self.max_predictions_per_seq,
+                                       self.config.vocab_size, is_training=False, input_context=context,
+                                       next_sentence=self.options.next_sentence)
+
+        totals: dict[str, float] = {}
+        batches = 0
+        for features in self.strategy.distribute_datasets_from_function(dataset):
+            if batches == max_steps:
+                break
+            for name, value in self._eval_step(features).items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+            batches += 1
+        if not batches:
+            raise PretrainingDataError(f"{data_dir} holds fewer than one eval batch ({batch_size} sequences)")
+        results = {}
+        for head in ("masked_lm", "next_sentence")[: 1 + self.options.next_sentence]:
+            results[f"{head}_accuracy"] = totals[f"{head}_correct"] / totals[f"{head}_weight"]
+            results[f"{head}_loss"] = totals[f"{head}_loss"] / totals[f"{head}_weight"]
+        step = self.step
+        with tf.summary.create_file_writer(posixpath.join(self.options.output_dir, "eval")).as_default(step=step):
+            for name, value in results.items():
+                _scalar(name, value)
+        results["global_step"] = step
+        with tf.io.gfile.GFile(posixpath.join(self.options.output_dir, EVAL_RESULTS), "w") as handle:
+            handle.write(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        _log.info("eval at step %d over %d sequences: %s", step, batches * batch_size, results)
+        return results
+
+
+def _scalar(name: str, value: Any) -> None:
+    tf.summary.write(name, tf.cast(value, tf.float32), metadata=_SCALAR_METADATA)
+
+
+def _prediction_sums(head: str, logits: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Weighted sums of correct predictions, cross-entropy and weights, for means over many batches."""
+    labels = tf.cast(labels, tf.int32)
+    weights = tf.cast(weights, tf.float32)
+    correct = tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32) == labels, tf.float32)
+    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return {f"{head}_correct": tf.reduce_sum(weights * correct), f"{head}_loss": tf.reduce_sum(weights * loss),
+            f"{head}_weight": tf.reduce_sum(weights)}
+
