@@ -298,9 +298,6 @@ class InstanceBatch:
         self.rows: list[_Row] = []
         self.counts: Counter = Counter()  # instances, random_next, truncated_tokens, tokens, masked
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     def add_pair(self, seed: int, a: np.ndarray, b: np.ndarray, a_starts: np.ndarray | None,
                  b_starts: np.ndarray | None, random_next: bool) -> None:
         """[CLS] A [SEP] B [SEP] after truncation; `seed` is the instance's (see instance_seed)."""

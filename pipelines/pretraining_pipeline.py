@@ -26,6 +26,7 @@ them) or one shard being written, whatever the corpus size.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import posixpath
 import random
@@ -242,7 +243,10 @@ def _key_by_range(document: TokenizedDocument, layout: Layout, seed: int) -> tup
 
 def _ordered(documents: Iterable[tuple[int, TokenizedDocument]]) -> list[TokenizedDocument]:
     """A range's documents in rank order (rank key, then id, then content for duplicate ids)."""
-    return [doc for _, doc in sorted(documents, key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))]
+    ordered = sorted(documents, key=lambda kd: (kd[0], kd[1].id))
+    if any(a[1].id == b[1].id for a, b in itertools.pairwise(ordered)):  # rare: copy tokens only then
+        ordered.sort(key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))
+    return [doc for _, doc in ordered]
 
 
 def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> list[int]:

@@ -165,6 +165,7 @@ def test_output_is_byte_identical_with_two_workers(tmp_path, books_output):
 def test_shards_are_gzip_and_instances_spread_over_them(tmp_path):
     run_stage(tmp_path, "--lengths", "64:10", "--num_shards", "4", "--compression", "gzip", "--seed", "7")
     metadata, data = read_dataset(tmp_path / "seq64")
+    assert len(data["input_ids"]) == metadata.num_instances > 0
     assert metadata.files == [f"part-0000{i}-of-00004.tfrecord.gz" for i in range(4)]
     assert (tmp_path / "seq64" / metadata.files[0]).read_bytes()[:2] == b"\x1f\x8b"
     import tensorflow as tf
@@ -236,3 +237,16 @@ def test_bad_inputs_are_refused_or_counted(tmp_path, capsys):
     counters = metadata.counters
     assert counters["documents_read"] == 3 and counters["documents_dropped_no_tokens"] == 1
     assert counters["seq64_truncated_tokens"] > 0 and (data["input_mask"].sum(axis=1) <= 64).all()
+
+
+def test_rank_order_does_not_depend_on_arrival_order_even_with_duplicate_ids():
+    from pipelines.pretraining_instances import TokenizedDocument
+
+    def document(doc_id: str, first: int) -> tuple[int, TokenizedDocument]:
+        tokens = np.arange(first, first + 3, dtype=np.int32)
+        return pretraining_pipeline.stable_int(1, "rank", doc_id), TokenizedDocument(doc_id, tokens, np.array([0, 3]), None)
+
+    documents = [document("a", 10), document("b", 20), document("a", 5)]
+    orders = {tuple((d.id, int(d.tokens[0])) for d in pretraining_pipeline._ordered(documents[::step]))
+              for step in (1, -1)}
+    assert len(orders) == 1 and sorted(next(iter(orders))) == [("a", 5), ("a", 10), ("b", 20)]
