@@ -41,10 +41,15 @@ def read_metadata(data_dir: str) -> DatasetMetadata:
     """The folder's metadata.json (local, gs:// or ram:// path)."""
     path = posixpath.join(data_dir, METADATA_FILE)
     if not tf.io.gfile.exists(path):
+        inner = sorted(posixpath.dirname(found) for found in tf.io.gfile.glob(f"{data_dir}/*/{METADATA_FILE}"))
+        hint = f"; pretraining-data folders inside it: {', '.join(inner)}" if inner else ""
         raise PretrainingDataError(f"no {METADATA_FILE} in {data_dir}: point at a folder that `bertprep "
-                                   f"pretraining-data` wrote, such as OUT/seq128")
+                                   f"pretraining-data` wrote, such as OUT/seq128{hint}")
     with tf.io.gfile.GFile(path, "r") as handle:
-        return DatasetMetadata.from_json(handle.read())
+        try:
+            return DatasetMetadata.from_json(handle.read())
+        except (ValueError, TypeError) as error:
+            raise PretrainingDataError(f"{path} is not usable: {error}") from None
 
 
 def check_metadata(metadata: DatasetMetadata, data_dir: str, max_seq_length: int, max_predictions_per_seq: int,

@@ -100,19 +100,13 @@ class InspectReport:
 
 
 def read_metadata(folder: str) -> DatasetMetadata:
-    import tensorflow as tf
+    from bert_model.input_pipeline import PretrainingDataError
+    from bert_model.input_pipeline import read_metadata as read
 
-    path = f"{folder}/{METADATA_FILE}"
-    if not tf.io.gfile.exists(path):
-        inner = sorted(posixpath.dirname(found) for found in tf.io.gfile.glob(f"{folder}/*/{METADATA_FILE}"))
-        hint = f"; pretraining-data folders inside it: {', '.join(inner)}" if inner else ""
-        raise InspectError(f"no {METADATA_FILE} in {folder}: give a folder written by `bertprep pretraining-data`, "
-                           f"such as OUT/seq128{hint}")
-    with tf.io.gfile.GFile(path) as handle:
-        try:
-            return DatasetMetadata.from_json(handle.read())
-        except (ValueError, TypeError) as error:
-            raise InspectError(f"{path} is not usable: {error}") from None
+    try:
+        return read(folder)
+    except PretrainingDataError as error:
+        raise InspectError(str(error)) from None
 
 
 def read_vocab(path: str, metadata: DatasetMetadata) -> list[str]:
