@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from pipelines.text_normalization import unicode_char_class
+from vocab.unicode_classes import unicode_char_class
 
 __all__ = [
     "QualityThresholds",

@@ -8,80 +8,12 @@ C-level passes, never a Python loop per character.
 """
 from __future__ import annotations
 
-import functools
 import re
-import sys
 import unicodedata
-from collections.abc import Iterable
 
-__all__ = ["normalize_text", "split_paragraphs", "unicode_char_class", "CJK_CHARS"]
+from vocab.unicode_classes import char_class, unicode_char_class
 
-
-@functools.cache
-def _category_runs() -> tuple[tuple[int, int, str], ...]:
-    """Runs of consecutive code points sharing a general category.
-
-    One scan of all code points (~0.1 s, once per process) instead of
-    hard-coding ranges that would go stale with the next Unicode version.
-    """
-    runs = []
-    start, current = 0, unicodedata.category("\0")
-    for cp in range(1, sys.maxunicode + 1):
-        category = unicodedata.category(chr(cp))
-        if category != current:
-            runs.append((start, cp - 1, current))
-            start, current = cp, category
-    runs.append((start, sys.maxunicode, current))
-    return tuple(runs)
-
-
-def _format_class(ranges: Iterable[tuple[int, int]]) -> str:
-    parts = []
-    for first, last in ranges:
-        parts.append(f"\\U{first:08x}" if first == last else f"\\U{first:08x}-\\U{last:08x}")
-    return "[" + "".join(parts) + "]"
-
-
-def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for first, last in sorted(ranges):
-        if merged and first <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
-        else:
-            merged.append((first, last))
-    return merged
-
-
-def unicode_char_class(
-    categories: Iterable[str] = (),
-    *,
-    within: Iterable[tuple[int, int]] | None = None,
-    add: Iterable[tuple[int, int]] = (),
-    exclude: str = "",
-) -> str:
-    """A regex character class (with brackets) for Unicode general categories.
-
-    `categories` are prefixes ("L" = all letters, "Cc" = controls); `within`
-    restricts them to code point ranges (inclusive); `add` adds ranges;
-    `exclude` removes single characters. Python's `re` has no \\p{...}.
-    """
-    prefixes = tuple(categories)
-    ranges = [(a, b) for a, b, cat in _category_runs() if prefixes and cat.startswith(prefixes)]
-    if within is not None:
-        bounds = list(within)
-        ranges = [
-            (max(a, lo), min(b, hi)) for a, b in ranges for lo, hi in bounds if a <= hi and lo <= b
-        ]
-    ranges = _merge([*ranges, *add])
-    for cp in sorted({ord(c) for c in exclude}):
-        split: list[tuple[int, int]] = []
-        for a, b in ranges:
-            if a <= cp <= b:
-                split.extend(r for r in ((a, cp - 1), (cp + 1, b)) if r[0] <= r[1])
-            else:
-                split.append((a, b))
-        ranges = split
-    return _format_class(ranges)
+__all__ = ["normalize_text", "split_paragraphs", "CJK_CHARS"]
 
 
 # Scripts written without spaces between words, where a line break inside a
@@ -105,7 +37,7 @@ _CJK_RANGES = (
     (0x1B000, 0x1B16F),  # Kana supplement / extended
     (0x20000, 0x3134F),  # CJK ext. B-G, compatibility supplement
 )
-CJK_CHARS = _format_class(_CJK_RANGES)
+CJK_CHARS = char_class(_CJK_RANGES)
 
 # Line and paragraph separators other than "\n" become line breaks, so that
 # removing controls below never glues two lines together. Lone CR (old Mac

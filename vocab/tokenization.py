@@ -39,6 +39,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from vocab.unicode_classes import Ranges, category_ranges, class_body, merge_ranges
+
 __all__ = [
     "BasicTokenizer",
     "FullTokenizer",
@@ -98,38 +100,16 @@ def convert_to_unicode(text: str | bytes) -> str:
 # --------------------------------------------------------------------------
 
 
-def _ranges(codepoints: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted code points -> inclusive (first, last) runs."""
-    runs: list[tuple[int, int]] = []
-    for cp in codepoints:
-        if runs and runs[-1][1] == cp - 1:
-            runs[-1] = (runs[-1][0], cp)
-        else:
-            runs.append((cp, cp))
-    return runs
-
-
-def _class_body(runs: Iterable[tuple[int, int]]) -> str:
-    """Regex character-class body (without brackets) for code point runs."""
-    parts = []
-    for first, last in runs:
-        parts.append(f"\\U{first:08x}" if first == last else f"\\U{first:08x}-\\U{last:08x}")
-    return "".join(parts)
-
-
 class _Passes:
-    """The regexes of the whole-text passes, for one code point range."""
+    """The regexes of the whole-text passes, for the code points below `below`."""
 
-    def __init__(self, drop: list[int], mn: list[int], isolated: list[int], limit: int) -> None:
-        def body(codepoints: list[int]) -> str:
-            return _class_body(_ranges(cp for cp in codepoints if cp < limit))
-
-        self.drop = re.compile(f"[{body(drop)}]+")
-        self.mn = re.compile(f"[{body(mn)}]+")
+    def __init__(self, drop: Ranges, mn: Ranges, isolated: Ranges, below: int) -> None:
+        self.drop = re.compile(f"[{class_body(drop, below)}]+")
+        self.mn = re.compile(f"[{class_body(mn, below)}]+")
         # One token per punctuation or CJK character; any other run of
         # non-whitespace is a word. `\\s` is str.isspace(), the set str.split()
         # uses; every Unicode Zs character is in it.
-        iso = body(isolated)
+        iso = class_body(isolated, below)
         self.token = re.compile(f"[{iso}]|[^\\s{iso}]+")
 
 
@@ -137,20 +117,12 @@ class _Tables:
     """Compiled regexes for the whole-text passes, built once from unicodedata."""
 
     def __init__(self) -> None:
-        drop, punct, mn = [], [], []
-        ascii_punct = {cp for first, last in _ASCII_PUNCT_RANGES for cp in range(first, last + 1)}
-        for cp in range(0x110000):
-            category = unicodedata.category(chr(cp))
-            # Control and format characters vanish (not even a space), except
-            # tab/LF/CR, which are whitespace; so do NUL and U+FFFD.
-            if cp in (0, 0xFFFD) or (category in ("Cc", "Cf") and cp not in (9, 10, 13)):
-                drop.append(cp)
-            if category.startswith("P") or cp in ascii_punct:
-                punct.append(cp)
-            if category == "Mn":
-                mn.append(cp)
-        cjk = [cp for first, last in _CJK_RANGES for cp in range(first, last + 1)]
-        isolated = sorted(set(punct).union(cjk))
+        # Control and format characters vanish (not even a space), except
+        # tab/LF/CR, which are whitespace; so do NUL and U+FFFD.
+        drop = category_ranges(("Cc", "Cf"), add=[(0, 0), (0xFFFD, 0xFFFD)], exclude="\t\n\r")
+        punct = category_ranges(("P",), add=_ASCII_PUNCT_RANGES)
+        isolated = merge_ranges([*punct, *_CJK_RANGES])
+        mn = category_ranges(("Mn",))
         # sre tests a class's BMP part with one bitmap lookup but its
         # astral ranges one by one, so text that is and stays in the BMP
         # (nearly all) gets classes without astral ranges: 10-20x faster.
@@ -159,12 +131,12 @@ class _Tables:
         self.bmp = _Passes(drop, mn, isolated, 0x10000)
         self.full = _Passes(drop, mn, isolated, 0x110000)
         to_astral = [
-            cp
+            (cp, cp)
             for cp in range(0x10000)
             if not 0xD800 <= cp <= 0xDFFF
             and max(unicodedata.normalize("NFD", chr(cp).lower())) > "\uffff"
         ]
-        self.astral_re = re.compile(f"[\\U00010000-\\U0010ffff{_class_body(_ranges(to_astral))}]")
+        self.astral_re = re.compile(f"[\\U00010000-\\U0010ffff{class_body(to_astral)}]")
         self.ascii_drop_re = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]+")
         self.ascii_token_re = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")
 

@@ -1,0 +1,82 @@
+"""Regex character classes from Unicode general categories (Python's `re` has no \\p{...}).
+
+The categories come from one scan of every code point with the running
+interpreter's `unicodedata`, so the classes follow its Unicode version
+instead of hard-coded ranges that go stale. The scan is shared by the
+tokenizer and the text normalizer and cached per process: every Beam worker
+pays for it once (~0.3 s).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+import unicodedata
+from collections.abc import Iterable
+
+Ranges = list[tuple[int, int]]  # inclusive (first, last) code points
+
+
+@functools.cache
+def category_runs() -> tuple[tuple[int, int, str], ...]:
+    """Runs of consecutive code points sharing a general category, covering all of Unicode."""
+    # map() and groupby keep the 1.1M lookups in C: 3x faster than a Python loop.
+    categories = map(unicodedata.category, map(chr, range(sys.maxunicode + 1)))
+    runs, start = [], 0
+    for category, members in itertools.groupby(categories):
+        end = start + sum(1 for _ in members)
+        runs.append((start, end - 1, category))
+        start = end
+    return tuple(runs)
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Sorted ranges with overlapping and adjacent ones joined."""
+    merged: Ranges = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def category_ranges(
+    categories: Iterable[str] = (),
+    *,
+    within: Iterable[tuple[int, int]] | None = None,
+    add: Iterable[tuple[int, int]] = (),
+    exclude: str = "",
+) -> Ranges:
+    """Code point ranges of the general categories starting with any of `categories`
+    ("L" = all letters, "Cc" = controls), cut to `within`, plus `add`, minus the characters of `exclude`."""
+    prefixes = tuple(categories)
+    ranges = [(a, b) for a, b, category in category_runs() if prefixes and category.startswith(prefixes)]
+    if within is not None:
+        bounds = list(within)
+        ranges = [(max(a, lo), min(b, hi)) for a, b in ranges for lo, hi in bounds if a <= hi and lo <= b]
+    ranges = merge_ranges([*ranges, *add])
+    for cp in sorted({ord(c) for c in exclude}):
+        ranges = [piece for a, b in ranges
+                  for piece in (((a, cp - 1), (cp + 1, b)) if a <= cp <= b else ((a, b),)) if piece[0] <= piece[1]]
+    return ranges
+
+
+def class_body(ranges: Iterable[tuple[int, int]], below: int = sys.maxunicode + 1) -> str:
+    """The inside of a regex character class (no brackets) for the ranges' code points under `below`."""
+    parts = []
+    for first, last in ranges:
+        last = min(last, below - 1)
+        if first <= last:
+            parts.append(f"\\U{first:08x}" if first == last else f"\\U{first:08x}-\\U{last:08x}")
+    return "".join(parts)
+
+
+def char_class(ranges: Iterable[tuple[int, int]]) -> str:
+    """A regex character class, with brackets."""
+    return f"[{class_body(ranges)}]"
+
+
+def unicode_char_class(categories: Iterable[str] = (), **options) -> str:
+    """char_class(category_ranges(categories, **options))."""
+    return char_class(category_ranges(categories, **options))
