@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import posixpath
+from collections.abc import Mapping
 
 import keras
 import tensorflow as tf
@@ -156,14 +157,16 @@ def load_checkpoint(model: BertModel | BertPretrainer, path: str) -> LoadReport:
     return report
 
 
-def save_checkpoint(model: BertModel | BertPretrainer, prefix: str, global_step: int | None = None) -> str:
+def save_checkpoint(model: BertModel | BertPretrainer, prefix: str, global_step: int | None = None,
+                    extra: Mapping[str, keras.Variable] | None = None) -> str:
     """Writes the model's weights under their reference names at `prefix`
-    (PREFIX.index + PREFIX.data-*), plus `global_step` when given; returns `prefix`.
+    (PREFIX.index + PREFIX.data-*), plus `global_step` when given and the
+    `extra` variables (e.g. a fine-tuning head, reference name -> variable); returns `prefix`.
 
     It does not write a `checkpoint` state file, which object-based
     checkpoints in the same folder may own.
     """
-    variables = reference_variables(model)
+    variables = {**reference_variables(model), **(extra or {})}
     names = list(variables)
     tensors = [tf.convert_to_tensor(variables[name]) for name in names]
     if global_step is not None:

@@ -240,22 +240,30 @@ class MaskedLMHead(keras.layers.Layer):
         return ops.cast(logits + self.output_bias, "float32")
 
 
-class NextSentenceHead(keras.layers.Layer):
-    """Two-way classifier on the pooled output (0: next sentence, 1: random)."""
+class PooledLogitsHead(keras.layers.Layer):
+    """A linear layer on the pooled output, float32 logits; weights stored [units, hidden] like the reference's
+    `output_weights`, hence the transpose in call. Fine-tuning classifiers use it with their label count."""
 
-    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
-        super().__init__(name="seq_relationship", **kwargs)
+    def __init__(self, config: BertConfig, units: int, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
         self.config = config
+        self.units = units
 
     def build(self, input_shape: Any = None) -> None:
-        # Stored [2, hidden] like the reference, hence the transpose in call.
         self.output_weights = self.add_weight(
-            (2, self.config.hidden_size), _initializer(self.config), name="output_weights")
-        self.output_bias = self.add_weight((2,), "zeros", name="output_bias")
+            (self.units, self.config.hidden_size), _initializer(self.config), name="output_weights")
+        self.output_bias = self.add_weight((self.units,), "zeros", name="output_bias")
         super().build(input_shape)
 
     def call(self, pooled_output: Any) -> Any:
         return ops.cast(ops.matmul(pooled_output, ops.transpose(self.output_weights)) + self.output_bias, "float32")
+
+
+class NextSentenceHead(PooledLogitsHead):
+    """Two-way classifier on the pooled output (0: next sentence, 1: random)."""
+
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(config, 2, "seq_relationship", **kwargs)
 
 
 class BertPretrainer(keras.Model):
