@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import posixpath
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
@@ -264,6 +263,7 @@ class Finetuner:
         self._gradients = tf.function(self._loss_and_gradients, jit_compile=options.jit_compile)
         self._train_loop = tf.function(self._loop)
         self._predict_step = tf.function(self._distributed_outputs)
+        self._saved: list[str] = []
 
     @property
     def step(self) -> int:
@@ -362,15 +362,16 @@ class Finetuner:
 
     def save(self) -> str:
         """Writes OUTPUT_DIR/model.ckpt-STEP (encoder and head under reference names, and global_step), points
-        OUTPUT_DIR/checkpoint at it and deletes the checkpoints beyond `keep_checkpoints`; returns its prefix."""
+        OUTPUT_DIR/checkpoint at it and deletes this run's checkpoints beyond `keep_checkpoints`; returns its prefix."""
         output_dir = self.options.output_dir
         prefix = posixpath.join(output_dir, f"{CHECKPOINT_PREFIX}-{self.step}")
         save_checkpoint(self.model.bert, prefix, global_step=self.step, extra=self.model.head_variables())
-        kept = sorted(set(_checkpoints_in(output_dir) + [prefix]), key=_step_of)
-        for old in kept[: -self.options.keep_checkpoints]:
+        # Only this run's own checkpoints are pruned: an earlier run's may have higher steps.
+        self._saved = [path for path in self._saved if path != prefix] + [prefix]
+        for old in self._saved[: -self.options.keep_checkpoints]:
             for name in tf.io.gfile.glob(old + ".*"):
                 tf.io.gfile.remove(name)
-        kept = kept[-self.options.keep_checkpoints:]
+        kept = self._saved = self._saved[-self.options.keep_checkpoints:]
         # The state file (a CheckpointState text proto) that tf.train.latest_checkpoint reads, so OUTPUT_DIR
         # works as --init_checkpoint.
         lines = [f'model_checkpoint_path: "{posixpath.basename(prefix)}"']
@@ -380,12 +381,3 @@ class Finetuner:
         _log.info("saved %s", prefix)
         return prefix
 
-
-def _checkpoints_in(output_dir: str) -> list[str]:
-    pattern = posixpath.join(output_dir, f"{CHECKPOINT_PREFIX}-*.index")
-    return [name[: -len(".index")] for name in tf.io.gfile.glob(pattern)]
-
-
-def _step_of(prefix: str) -> int:
-    match = re.search(r"-(\d+)$", prefix)
-    return int(match.group(1)) if match else -1

@@ -24,6 +24,7 @@ COMMANDS = {
     "inspect": "pipelines.inspect_command",
     "extract-features": "pipelines.extract_features_command",
     "pretrain": "pipelines.pretrain_command",
+    "finetune": "pipelines.finetune_command",
 }
 
 

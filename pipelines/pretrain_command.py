@@ -57,6 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "losses are logged")
     train.add_argument("--seed", type=int, default=12345, help="weights, data order, dropout and masks derive from it")
 
+    add_device_arguments(parser)
+
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--do_eval", action="store_true", help="write OUTPUT_DIR/eval_results.json after training")
+    evaluation.add_argument("--eval_data", metavar="OUT/seqL", help="data to evaluate on (default: --data)")
+    evaluation.add_argument("--eval_batch_size", type=int, default=8)
+    evaluation.add_argument("--max_eval_steps", type=int, help=f"eval batches at most (default {_MAX_EVAL_STEPS})")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--strategy, --tpu, --mixed_precision, --jit_compile: the flags of every training command."""
     device = parser.add_argument_group("devices")
     device.add_argument("--strategy", choices=("default", "mirrored", "tpu"), default="default",
                         help="mirrored: all local GPUs; tpu: needs --tpu")
@@ -64,12 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     device.add_argument("--mixed_precision", action="store_true",
                         help="bfloat16 compute on TPU and CPU, float16 with dynamic loss scaling on GPU")
     device.add_argument("--jit_compile", action="store_true", help="compile the forward and backward pass with XLA")
-
-    evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--do_eval", action="store_true", help="write OUTPUT_DIR/eval_results.json after training")
-    evaluation.add_argument("--eval_data", metavar="OUT/seqL", help="data to evaluate on (default: --data)")
-    evaluation.add_argument("--eval_batch_size", type=int, default=8)
-    evaluation.add_argument("--max_eval_steps", type=int, help=f"eval batches at most (default {_MAX_EVAL_STEPS})")
 
 
 def _dynamic_masking(args: argparse.Namespace, metadata: DatasetMetadata) -> DynamicMasking:

@@ -1,0 +1,113 @@
+"""`bertprep finetune TASK`: fine-tune BERT on a downstream task; one module per task.
+
+Each task module has HELP, DESCRIPTION, `add_arguments(parser)` and `run(args) -> int`, like the top-level
+commands. `add_training_arguments` gives them the flags every task shares (the reference's names, plus
+devices, precision, accumulation and the optimizer), and `training_options` turns them into
+`finetuning.FinetuningOptions`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from pipelines.cli_common import UsageError
+from pipelines.pretrain_command import add_device_arguments
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from bert_model.finetuning import FinetuningOptions
+
+HELP = "fine-tune BERT on a downstream task (classify: GLUE-style classification and regression)"
+DESCRIPTION = ("Fine-tunes a BERT checkpoint (public BERT, the miniatures, or `bertprep pretrain` output) with the "
+               "flags and file formats of the reference scripts. `bertprep finetune TASK --help` lists a task's flags.")
+
+# Imported on use, as the top-level commands.
+TASKS = {
+    "classify": "pipelines.finetune_classify_command",
+}
+
+
+def task_module(name: str) -> ModuleType:
+    return importlib.import_module(TASKS[name])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in TASKS:
+        module = task_module(name)
+        module.add_arguments(tasks.add_parser(name, allow_abbrev=False, help=module.HELP,
+                                              description=module.DESCRIPTION))
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if beam_args:
+        raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
+    return task_module(args.task).run(args)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The reference's model and training flags (defaults as run_classifier.py) plus devices and optimizer."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--bert_config_file", required=True, help="bert_config.json of the pretrained model")
+    model.add_argument("--vocab_file", required=True, help="the model's vocab.txt")
+    model.add_argument("--do_lower_case", type=_boolean, nargs="?", const=True, default=True, metavar="BOOL",
+                       help="lower-case and strip accents (uncased models; default true; "
+                       "--do_lower_case=false for cased models)")
+    model.add_argument("--init_checkpoint",
+                       help="weights to start from (reference layout: a prefix or a folder such as a `bertprep "
+                       "pretrain` or fine-tuning --output_dir); without --do_train the default is --output_dir")
+    model.add_argument("--max_seq_length", type=int, default=128, help="tokens per sequence, [CLS] and [SEP] included")
+    model.add_argument("--output_dir", required=True, help="checkpoints, records, results (or gs://)")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--train_batch_size", type=int, default=32, help="examples per micro-batch, all replicas")
+    train.add_argument("--learning_rate", type=float, default=5e-5, help="peak learning rate")
+    train.add_argument("--num_train_epochs", type=float, default=3.0)
+    train.add_argument("--warmup_proportion", type=float, default=0.1, help="share of the steps with linear warmup")
+    train.add_argument("--optimizer", choices=("adamw", "lamb"), default="adamw")
+    train.add_argument("--accumulation_steps", type=int, default=1, metavar="K",
+                       help="micro-batches per optimizer step: K times --train_batch_size examples per update")
+    train.add_argument("--save_checkpoints_steps", type=int, default=1000)
+    train.add_argument("--keep_checkpoints", type=int, default=5)
+    train.add_argument("--iterations_per_loop", type=int, default=1000,
+                       help="steps per tf.function call; also how often the loss is logged")
+    train.add_argument("--seed", type=int, default=12345, help="head initialization, data order and dropout")
+    add_device_arguments(parser)
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def make_strategy(args: argparse.Namespace) -> tf.distribute.Strategy:
+    from bert_model.distribution import make_strategy as strategy_for
+
+    try:
+        return strategy_for(args.strategy, args.tpu)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def training_options(args: argparse.Namespace, strategy: tf.distribute.Strategy, train_examples: int) -> FinetuningOptions:
+    """FinetuningOptions for `train_examples` examples (0: no training) from the shared flags."""
+    from bert_model.distribution import mixed_precision_policy
+    from bert_model.finetuning import FinetuningOptions, steps_for_epochs, warmup_for
+
+    steps = steps_for_epochs(train_examples, args.train_batch_size, args.num_train_epochs, args.accumulation_steps)
+    try:
+        return FinetuningOptions(
+            output_dir=args.output_dir, train_steps=steps, batch_size=args.train_batch_size,
+            learning_rate=args.learning_rate, warmup_steps=warmup_for(steps, args.warmup_proportion),
+            optimizer=args.optimizer, accumulation_steps=args.accumulation_steps,
+            precision=mixed_precision_policy(strategy) if args.mixed_precision else "float32",
+            steps_per_loop=args.iterations_per_loop, save_checkpoints_steps=args.save_checkpoints_steps,
+            keep_checkpoints=args.keep_checkpoints, seed=args.seed, jit_compile=args.jit_compile)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
