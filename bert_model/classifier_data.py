@@ -247,11 +247,11 @@ TASKS: dict[str, Callable[[], Task]] = {
     "mnli-mm": lambda: _mnli("mnli-mm", "dev_mismatched.tsv", "test_mismatched.tsv"),
     "mrpc": lambda: _glue("mrpc", _BINARY, 3, 4, 0, 3, 4),
     "sst-2": lambda: _glue("sst-2", _BINARY, 0, None, 1, 1, None),
-    "qnli": lambda: _glue("qnli", _ENTAILMENT, 1, 2, -1, 1, 2),
+    "qnli": lambda: _glue("qnli", _ENTAILMENT, 1, 2, 3, 1, 2),
     "qqp": lambda: _glue("qqp", _BINARY, 3, 4, 5, 1, 2),
-    "rte": lambda: _glue("rte", _ENTAILMENT, 1, 2, -1, 1, 2),
-    "wnli": lambda: _glue("wnli", _BINARY, 1, 2, -1, 1, 2),
-    "sts-b": lambda: _glue("sts-b", (), 7, 8, -1, 7, 8),
+    "rte": lambda: _glue("rte", _ENTAILMENT, 1, 2, 3, 1, 2),
+    "wnli": lambda: _glue("wnli", _BINARY, 1, 2, 3, 1, 2),
+    "sts-b": lambda: _glue("sts-b", (), 7, 8, 9, 7, 8),
     "xnli": xnli,
 }
 # Other spellings users and GLUE's folders use.

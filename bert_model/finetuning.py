@@ -130,6 +130,7 @@ class InitReport:
     encoder: LoadReport
     head_loaded: tuple[str, ...]
     head_initialized: tuple[str, ...]
+    global_step: int | None = None  # the checkpoint's, when it has one
 
     def summary(self) -> str:
         text = f"{len(self.encoder.loaded)} encoder variables from {self.encoder.checkpoint}"
@@ -160,7 +161,8 @@ def initialize_from_checkpoint(model: HeadModel, path: str) -> InitReport:
     loaded = [name for name in head if name in shapes]
     for name in loaded:
         head[name].assign(reader.get_tensor(name).astype(head[name].dtype))
-    report = InitReport(encoder, tuple(loaded), tuple(name for name in head if name not in shapes))
+    step = int(reader.get_tensor("global_step")) if "global_step" in shapes else None
+    report = InitReport(encoder, tuple(loaded), tuple(name for name in head if name not in shapes), step)
     _log.info("initialized %s", report.summary())
     return report
 
@@ -270,8 +272,14 @@ class Finetuner:
         return int(self.global_step.numpy())
 
     def initialize(self, path: str) -> InitReport:
-        """`initialize_from_checkpoint(self.model, path)`."""
+        """`initialize_from_checkpoint(self.model, path)`: the weights to fine-tune from; the step stays 0."""
         return initialize_from_checkpoint(self.model, path)
+
+    def restore(self, path: str) -> InitReport:
+        """Loads a fine-tuned checkpoint to evaluate or predict with: its weights and its global_step."""
+        report = self.initialize(path)
+        self.global_step.assign(report.global_step or 0)
+        return report
 
     # ------------------------------------------------------------------------------------ training
 

@@ -98,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
         options = training_options(args, strategy, len(examples.get("train", ())))
         tuner = Finetuner(lambda: BertClassifier(config, task.num_outputs), per_example_loss(task.is_regression),
                           options, strategy)
-        checkpoint = args.init_checkpoint or (None if args.do_train else args.output_dir)
-        if checkpoint:
-            tuner.initialize(checkpoint)
-        else:
+        if args.do_train and args.init_checkpoint:
+            tuner.initialize(args.init_checkpoint)
+        elif args.do_train:
             _log.warning("no --init_checkpoint: training from randomly initialized weights")
+        else:  # evaluate or predict with fine-tuned weights, by default the latest in --output_dir
+            tuner.restore(args.init_checkpoint or args.output_dir)
     except (ConfigError, ClassifierDataError, CheckpointError, VocabError, tf.errors.NotFoundError) as error:
         raise UsageError(str(error)) from None
     tf.io.gfile.makedirs(args.output_dir)
