@@ -42,15 +42,12 @@ import numpy as np
 import tensorflow as tf
 
 from bert_model.checkpoints import CheckpointError, LoadReport, load_checkpoint, resolve_checkpoint, save_checkpoint
-from bert_model.distribution import PRECISIONS, dtype_policy
-from bert_model.loss_scale import DynamicLossScale
 from bert_model.modeling import BertModel
-from bert_model.optimization import LAMB, AdamW, GradientAccumulator, WarmupLinearDecay
+from bert_model.pretraining import build_training, check_training_options
 from pipelines.tfrecord_examples import encode_examples, frame_records
 
 _log = logging.getLogger(__name__)
 
-OPTIMIZERS = {"adamw": AdamW, "lamb": LAMB}
 CHECKPOINT_PREFIX = "model.ckpt"
 IS_REAL_EXAMPLE = "is_real_example"
 # The reference reads training records through a 100-record shuffle buffer (run_classifier.py, run_squad.py).
@@ -108,18 +105,7 @@ class FinetuningOptions:
     jit_compile: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("train_steps", "batch_size", "accumulation_steps", "steps_per_loop", "save_checkpoints_steps",
-                     "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.warmup_steps <= self.train_steps:
-            raise ValueError(f"warmup_steps must be in [0, train_steps {self.train_steps}], got {self.warmup_steps}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        check_training_options(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,21 +233,8 @@ class Finetuner:
         replicas = self.strategy.num_replicas_in_sync
         if options.batch_size % replicas:
             raise ValueError(f"train batch size {options.batch_size} does not split evenly over {replicas} replicas")
-        keras.utils.set_random_seed(options.seed)  # head initialization and dropout
-        with dtype_policy(options.precision), self.strategy.scope():
-            self.model = build_model()
-            self.model.build()
-        self.schedule = WarmupLinearDecay(options.learning_rate, options.warmup_steps, options.train_steps)
-        self.optimizer = OPTIMIZERS[options.optimizer](self.schedule)
-        self.optimizer.build(self.model.trainable_variables)
-        self.accumulator = None
-        if options.accumulation_steps > 1:
-            self.accumulator = GradientAccumulator(options.accumulation_steps)
-            self.accumulator.build(self.model.trainable_variables)
-        with self.strategy.scope():
-            self.loss_scale = (DynamicLossScale(self.optimizer, options.initial_loss_scale)
-                               if options.precision == "mixed_float16" else None)
-            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        (self.model, self.schedule, self.optimizer, self.accumulator, self.loss_scale,
+         self.global_step) = build_training(build_model, options, self.strategy)
         self._gradients = tf.function(self._loss_and_gradients, jit_compile=options.jit_compile)
         self._train_loop = tf.function(self._loop)
         self._predict_step = tf.function(self._distributed_outputs)

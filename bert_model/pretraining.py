@@ -33,8 +33,8 @@ import json
 import logging
 import posixpath
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -66,6 +66,59 @@ _SCALAR_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 # pretraining_losses divides the weighted masked-LM loss by (weights + this), as the reference does.
 _LOSS_EPSILON = 1e-5
+
+
+_COUNTS = ("train_steps", "batch_size", "accumulation_steps", "steps_per_loop", "save_checkpoints_steps",
+           "keep_checkpoints")
+
+
+def check_training_options(options: Any) -> None:
+    """Raises ValueError, naming the field, unless `options` (PretrainingOptions or fine-tuning's) has
+    counts of at least 1, warmup within the steps, a positive learning rate, a known optimizer and precision."""
+    for name in _COUNTS:
+        if getattr(options, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(options, name)}")
+    if not 0 <= options.warmup_steps <= options.train_steps:
+        raise ValueError(f"warmup_steps must be in [0, train_steps {options.train_steps}], got {options.warmup_steps}")
+    if options.learning_rate <= 0:
+        raise ValueError(f"learning_rate must be positive, got {options.learning_rate}")
+    if options.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {options.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    if options.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {options.precision!r}; use one of {', '.join(PRECISIONS)}")
+
+
+class Training(NamedTuple):
+    """A model and what trains it, all created where `build_training` says."""
+
+    model: Any
+    schedule: WarmupLinearDecay
+    optimizer: AdamW | LAMB
+    accumulator: GradientAccumulator | None
+    loss_scale: DynamicLossScale | None
+    global_step: tf.Variable
+
+
+def build_training(build_model: Callable[[], Any], options: Any, strategy: tf.distribute.Strategy) -> Training:
+    """Seeds Keras with `options.seed`, builds the model in the strategy's scope under the dtype policy of
+    `options.precision`, then the optimizer of `options.optimizer` on the reference schedule, the gradient
+    accumulator (accumulation_steps > 1), the loss scale (mixed_float16) and a global step at 0."""
+    keras.utils.set_random_seed(options.seed)  # weights and dropout seeds
+    with dtype_policy(options.precision), strategy.scope():
+        model = build_model()
+        model.build()
+    schedule = WarmupLinearDecay(options.learning_rate, options.warmup_steps, options.train_steps)
+    optimizer = OPTIMIZERS[options.optimizer](schedule)
+    optimizer.build(model.trainable_variables)
+    accumulator = None
+    if options.accumulation_steps > 1:
+        accumulator = GradientAccumulator(options.accumulation_steps)
+        accumulator.build(model.trainable_variables)
+    with strategy.scope():
+        loss_scale = (DynamicLossScale(optimizer, options.initial_loss_scale)
+                      if options.precision == "mixed_float16" else None)
+        global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    return Training(model, schedule, optimizer, accumulator, loss_scale, global_step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,18 +153,7 @@ class PretrainingOptions:
     max_predictions_per_seq: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("train_steps", "batch_size", "accumulation_steps", "steps_per_loop", "save_checkpoints_steps",
-                     "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.warmup_steps <= self.train_steps:
-            raise ValueError(f"warmup_steps must be in [0, train_steps {self.train_steps}], got {self.warmup_steps}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        check_training_options(self)
 
 
 class PretrainingRun:
@@ -136,21 +178,9 @@ class PretrainingRun:
             raise ValueError(f"batch_size {options.batch_size} does not split evenly over {replicas} replicas")
         self.loss_names = ("loss", "masked_lm_loss") + (("next_sentence_loss",) if options.next_sentence else ())
 
-        keras.utils.set_random_seed(options.seed)  # weights and dropout seeds
-        with dtype_policy(options.precision), self.strategy.scope():
-            self.model = BertPretrainer(config)
-            self.model.build()
-        self.schedule = WarmupLinearDecay(options.learning_rate, options.warmup_steps, options.train_steps)
-        self.optimizer = OPTIMIZERS[options.optimizer](self.schedule)
-        self.optimizer.build(self.model.trainable_variables)
-        self.accumulator = None
-        if options.accumulation_steps > 1:
-            self.accumulator = GradientAccumulator(options.accumulation_steps)
-            self.accumulator.build(self.model.trainable_variables)
+        (self.model, self.schedule, self.optimizer, self.accumulator, self.loss_scale,
+         self.global_step) = build_training(lambda: BertPretrainer(config), options, self.strategy)
         with self.strategy.scope():
-            self.loss_scale = (DynamicLossScale(self.optimizer, options.initial_loss_scale)
-                               if options.precision == "mixed_float16" else None)
-            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             # Global micro-batches read so far; a resumed run skips them.
             self.batches_consumed = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_consumed")
         # Keras 3 models do not expose all their variables (encoder layers, dropout seeds) to
