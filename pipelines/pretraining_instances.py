@@ -102,35 +102,30 @@ def stable_int(seed: int, *parts: object) -> int:
 PICK, DECIDE, KEEP, REPLACE, TRUNCATE, DONOR_RANK, DONOR_START, ORDER, INSTANCE = range(1, 10)
 
 
-def _mix(z):
-    """SplitMix64's output function; works on Python ints (masked) and numpy uint64 arrays (wrapping)."""
-    if isinstance(z, int):
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        return z ^ (z >> 31)
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64 arrays (wrapping arithmetic)."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
-def random_word(instance_seed: int, stream: int, index: int = 0) -> int:
-    """A uniform 64-bit value; `% n` turns it into a draw from range(n) (bias below n / 2**64)."""
-    base = _mix((instance_seed + stream * _GOLDEN) & _MASK64)
-    return _mix((base + (index + 1) * _GOLDEN) & _MASK64)
+def random_words(instance_seeds: np.ndarray, stream: int, count: int, first: int = 0) -> np.ndarray:
+    """Value j of `stream`, for every seed (rows) and first <= j < first + count (columns), as uint64.
 
-
-def instance_seed(round_seed: int, index: int) -> int:
-    """The seed of a document round's index-th instance, from the round's stable_int seed."""
-    return random_word(round_seed, INSTANCE, index) >> 1
-
-
-def random_words(instance_seeds: np.ndarray, stream: int, count: int) -> np.ndarray:
-    """random_word(seed, stream, j) for every seed (rows) and j < count (columns), as uint64."""
+    Value j is mix(mix(seed + stream * G) + (j + 1) * G), G the golden-ratio
+    increment; `% n` turns a value into a draw from range(n) (bias below n / 2**64).
+    """
     with np.errstate(over="ignore"):
         seeds = np.asarray(instance_seeds, dtype=np.uint64)
         base = _mix(seeds + np.uint64(stream) * np.uint64(_GOLDEN))
-        steps = (np.arange(1, count + 1, dtype=np.uint64) * np.uint64(_GOLDEN))
+        steps = np.arange(first + 1, first + count + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
         return _mix(base[:, None] + steps[None, :])
+
+
+def instance_seeds(round_seed: int, count: int, first: int = 0) -> np.ndarray:
+    """The seeds of instances first..first + count - 1 of a document round, from the round's
+    stable_int seed (uint64 below 2**63)."""
+    return random_words(np.array([round_seed], dtype=np.uint64), INSTANCE, count, first)[0] >> np.uint64(1)
 
 
 def uniform(words):
@@ -172,45 +167,54 @@ def plan_chunks(sentence_lengths: Sequence[int], max_num_tokens: int, short_seq_
     return chunks
 
 
-def donor_span(donor: TokenizedDocument, target_b_length: int, instance_seed: int) -> tuple[int, int]:
-    """Token span of a random-next B: sentences from a random start until the target is reached."""
+def donor_span(donor: TokenizedDocument, target_b_length: int, start_word: int) -> tuple[int, int]:
+    """Token span of a random-next B: sentences from a random start until the target is reached.
+
+    `start_word` is the instance's DONOR_START random word.
+    """
     offsets = donor.offsets
-    first = random_word(instance_seed, DONOR_START) % donor.num_sentences
+    first = start_word % donor.num_sentences
     goal = offsets[first] + max(target_b_length, 1)
     # The first sentence end at or past the goal, or the document's end.
     end = min(int(np.searchsorted(offsets, goal, side="left")), donor.num_sentences)
     return int(offsets[first]), int(offsets[max(end, first + 1)])
 
 
-def _heads(instance_seed: int, first_index: int, flips: int) -> int:
-    """Heads among `flips` fair coins: Binomial(flips, 1/2) from the popcount of random bits."""
-    heads, index = 0, first_index
-    while flips > 0:
-        take = min(flips, 64)
-        heads += (random_word(instance_seed, TRUNCATE, index) & ((1 << take) - 1)).bit_count()
-        flips, index = flips - take, index + 1
-    return heads
+_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int64)
 
 
-def truncation(length_a: int, length_b: int, max_num_tokens: int, instance_seed: int) -> tuple[int, int, int, int]:
-    """(front, back) tokens to cut from A and from B, as `truncate_seq_pair` would.
+def _heads(seeds: np.ndarray, first_index: int, flips: np.ndarray) -> np.ndarray:
+    """Heads among `flips` fair coins per seed: Binomial(flips, 1/2) from popcounts of TRUNCATE words
+    first_index, first_index + 1, ... (64 coins a word)."""
+    columns = int(flips.max(initial=0) + 63) // 64
+    if columns == 0:
+        return np.zeros(len(flips), dtype=np.int64)
+    words = random_words(seeds, TRUNCATE, columns, first_index)
+    take = np.clip(flips[:, None] - 64 * np.arange(columns)[None, :], 0, 64).astype(np.uint64)
+    with np.errstate(over="ignore"):  # 1 << 64 is never used: take == 64 keeps every bit
+        masks = np.where(take == 64, np.uint64(_MASK64), (np.uint64(1) << take) - np.uint64(1))
+    return _POPCOUNT[(words & masks).view(np.uint8)].reshape(len(flips), -1).sum(axis=1)
+
+
+def truncations(length_a: np.ndarray, length_b: np.ndarray, max_num_tokens: int,
+                seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(front, back) tokens to cut from A and from B per instance, as `truncate_seq_pair` would.
 
     The reference removes one token at a time from the longer segment (B on a
     tie); which segment loses how many follows from the lengths alone, and the
     front/back choices are fair coins, so their count is Binomial(n, 1/2).
     """
-    excess = length_a + length_b - max_num_tokens
-    if excess <= 0:
-        return 0, 0, 0, 0
-    if length_a > length_b:
-        from_a = min(length_a - length_b, excess)
-        rest = excess - from_a
-        from_b, from_a = (rest + 1) // 2, from_a + rest // 2
-    else:
-        from_b = min(length_b - length_a + 1, excess)
-        rest = excess - from_b
-        from_a, from_b = (rest + 1) // 2, from_b + rest // 2
-    front_a, front_b = _heads(instance_seed, 0, from_a), _heads(instance_seed, 1 << 32, from_b)
+    length_a, length_b = np.asarray(length_a, dtype=np.int64), np.asarray(length_b, dtype=np.int64)
+    excess = np.maximum(length_a + length_b - max_num_tokens, 0)
+    a_longer = length_a > length_b
+    # The longer segment alone loses tokens until it is as long as the other (one
+    # more for B, which loses ties); the rest alternates, starting with the other.
+    alone = np.minimum(np.where(a_longer, length_a - length_b, length_b - length_a + 1), excess)
+    rest = excess - alone
+    from_longer, from_other = alone + rest // 2, (rest + 1) // 2
+    from_a = np.where(a_longer, from_longer, from_other)
+    from_b = np.where(a_longer, from_other, from_longer)
+    front_a, front_b = _heads(seeds, 0, from_a), _heads(seeds, 1 << 32, from_b)
     return front_a, from_a - front_a, front_b, from_b - front_b
 
 
@@ -281,79 +285,101 @@ def mask_whole_words(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray
     return _apply_choices(ids, chosen, seeds, options, special, first_of_word)
 
 
-class _Row(NamedTuple):
-    seed: int
-    a: np.ndarray  # A, or the whole content of an MLM-only sequence
-    b: np.ndarray | None
-    a_starts: np.ndarray | None
-    b_starts: np.ndarray | None
-    random_next: int
+def _place(ids: np.ndarray, starts: np.ndarray, segments: list[np.ndarray], segment_starts: list | None,
+           fronts: np.ndarray, kept: np.ndarray, first_column: np.ndarray) -> None:
+    """Writes tokens fronts[i]:fronts[i] + kept[i] of segments[i] (and their word starts) into row i
+    from first_column[i] on, all rows at once."""
+    lengths = np.fromiter(map(len, segments), dtype=np.int64, count=len(segments))
+    row_of = np.repeat(np.arange(len(segments)), lengths)
+    # Position of every token within its segment, shifted so the first kept one is 0.
+    position = np.arange(row_of.size) - np.repeat(np.cumsum(lengths) - lengths + fronts, lengths)
+    keep = (position >= 0) & (position < kept[row_of])
+    rows, columns = row_of[keep], (position + first_column[row_of])[keep]
+    ids[rows, columns] = np.concatenate(segments)[keep]
+    if segment_starts is not None:
+        starts[rows, columns] = np.concatenate(segment_starts)[keep]
+        starts[np.arange(len(segments)), first_column] = True  # a segment never starts mid-word
 
 
 class InstanceBatch:
-    """Collects instances of one max_seq_length; masks and encodes them as tf.train.Examples together."""
+    """Collects instances of one max_seq_length; truncates, masks and encodes them as tf.train.Examples
+    together (numpy over the whole batch: per-instance Python cost more than all the rest)."""
 
     def __init__(self, options: InstanceOptions, special: SpecialIds) -> None:
         self.options, self.special = options, special
-        self.rows: list[_Row] = []
+        self._clear()
         self.counts: Counter = Counter()  # instances, random_next, truncated_tokens, tokens, masked
+
+    def _clear(self) -> None:
+        self.seeds: list[int] = []
+        self.a: list[np.ndarray] = []  # A, or the whole content of an MLM-only sequence
+        self.b: list[np.ndarray] = []
+        self.a_starts: list[np.ndarray] = []
+        self.b_starts: list[np.ndarray] = []
+        self.random_next: list[bool] = []
 
     def add_pair(self, seed: int, a: np.ndarray, b: np.ndarray, a_starts: np.ndarray | None,
                  b_starts: np.ndarray | None, random_next: bool) -> None:
-        """[CLS] A [SEP] B [SEP] after truncation; `seed` is the instance's (see instance_seed)."""
-        cut_a, back_a, cut_b, back_b = truncation(len(a), len(b), self.options.max_num_tokens, seed)
-        self.counts["truncated_tokens"] += cut_a + back_a + cut_b + back_b
-        a_span, b_span = slice(cut_a, len(a) - back_a), slice(cut_b, len(b) - back_b)
-        self.rows.append(_Row(seed, a[a_span], b[b_span], None if a_starts is None else a_starts[a_span],
-                              None if b_starts is None else b_starts[b_span], int(random_next)))
+        """[CLS] A [SEP] B [SEP] after truncation; `seed` is the instance's (see instance_seeds)."""
+        self.seeds.append(seed)
+        self.a.append(a)
+        self.b.append(b)
+        if a_starts is not None:
+            self.a_starts.append(a_starts)
+            self.b_starts.append(b_starts)
+        self.random_next.append(random_next)
 
     def add_packed(self, seed: int, content: np.ndarray, content_starts: np.ndarray | None) -> None:
         """[CLS] content [SEP] for MLM-only data; [SEP]s inside content separate documents."""
-        self.rows.append(_Row(seed, content, None, content_starts, None, 0))
+        self.seeds.append(seed)
+        self.a.append(content)
+        if content_starts is not None:
+            self.a_starts.append(content_starts)
+        self.random_next.append(False)
 
     def encode(self) -> list[tuple[int, bytes]]:
         """(order key, serialized Example) of every instance; the order key also picks the shard."""
-        if not self.rows:
+        if not self.seeds:
             return []
         options, special = self.options, self.special
-        count, width = len(self.rows), options.max_seq_length
+        count, width = len(self.seeds), options.max_seq_length
+        seeds = np.array(self.seeds, dtype=np.uint64)
         ids = np.zeros((count, width), dtype=np.int64)
         starts = np.zeros((count, width), dtype=bool)
-        b_starts = np.full(count, width, dtype=np.int64)
-        ends = np.zeros(count, dtype=np.int64)
-        for index, row in enumerate(self.rows):
-            end = 1 + len(row.a)
-            ids[index, 1:end] = row.a
-            if row.a_starts is not None:
-                starts[index, 1:end] = row.a_starts
-                starts[index, 1] = True  # a segment never starts mid-word
-            if row.b is not None:
-                ids[index, end] = special.sep
-                b_starts[index], end = end + 1, end + 1 + len(row.b)
-                ids[index, b_starts[index]:end] = row.b
-                if row.b_starts is not None:
-                    starts[index, b_starts[index]:end] = row.b_starts
-                    starts[index, b_starts[index]] = True
-            ends[index] = end
+        words = self.a_starts or None
+        a_lengths = np.fromiter(map(len, self.a), dtype=np.int64, count=count)
+        no_cut = np.zeros(count, dtype=np.int64)
+        if self.b:
+            b_lengths = np.fromiter(map(len, self.b), dtype=np.int64, count=count)
+            front_a, back_a, front_b, back_b = truncations(a_lengths, b_lengths, options.max_num_tokens, seeds)
+            self.counts["truncated_tokens"] += int((front_a + back_a + front_b + back_b).sum())
+            kept_a, kept_b = a_lengths - front_a - back_a, b_lengths - front_b - back_b
+            b_begins = 2 + kept_a
+            ends = b_begins + kept_b
+            ids[np.arange(count), b_begins - 1] = special.sep
+            _place(ids, starts, self.a, words, front_a, kept_a, no_cut + 1)
+            _place(ids, starts, self.b, self.b_starts or None, front_b, kept_b, b_begins)
+        else:
+            b_begins, ends = np.full(count, width, dtype=np.int64), 1 + a_lengths
+            _place(ids, starts, self.a, words, no_cut, a_lengths, no_cut + 1)
         rows = np.arange(count)
         ids[:, 0] = special.cls
         ids[rows, ends] = special.sep
         columns = np.arange(width)
         input_mask = columns[None, :] <= ends[:, None]
         candidate = input_mask & (ids != special.cls) & (ids != special.sep)
-        seeds = np.array([row.seed for row in self.rows], dtype=np.uint64)
         if options.whole_word_mask:
             positions, labels = mask_whole_words(ids, ends + 1, candidate, starts, seeds, options, special)
         else:
             positions, labels = mask_tokens(ids, ends + 1, candidate, seeds, options, special)
         masked = (positions > 0).sum(axis=1)  # [CLS] at 0 is never masked; 0 is padding
-        nsp = np.array([row.random_next for row in self.rows], dtype=np.int64)
+        nsp = np.array(self.random_next, dtype=np.int64)
         self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
                            masked=int(masked.sum()))
         examples = encode_examples({
             "input_ids": ids,
             "input_mask": input_mask.astype(np.int64),
-            "segment_ids": (input_mask & (columns[None, :] >= b_starts[:, None])).astype(np.int64),
+            "segment_ids": (input_mask & (columns[None, :] >= b_begins[:, None])).astype(np.int64),
             "masked_lm_positions": positions,
             "masked_lm_ids": labels,
             "masked_lm_weights": (np.arange(options.max_predictions_per_seq)[None, :] < masked[:, None]
@@ -361,5 +387,5 @@ class InstanceBatch:
             "next_sentence_labels": nsp[:, None],
         })
         orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).tolist()  # below 2**63, see stable_int
-        self.rows = []
+        self._clear()
         return list(zip(orders, examples))

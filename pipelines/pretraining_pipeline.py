@@ -44,14 +44,15 @@ from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from pipelines.pretraining_instances import (
     DONOR_RANK,
+    DONOR_START,
     InstanceBatch,
     InstanceOptions,
     SpecialIds,
     TokenizedDocument,
     donor_span,
-    instance_seed,
+    instance_seeds,
     plan_chunks,
-    random_word,
+    random_words,
     stable_int,
 )
 from pipelines.pretraining_metadata import (
@@ -119,7 +120,7 @@ class Request(NamedTuple):
 
     donor_position: int
     key: tuple  # (document id, max_seq_length, round, chunk)
-    seed: int  # the instance's, see instance_seed
+    seed: int  # the instance's, see instance_seeds
     a: np.ndarray
     a_starts: np.ndarray | None
     target_b_length: int
@@ -315,9 +316,11 @@ class CreateInstances(_MakesInstances):
             size = length.max_seq_length
             for round_index in range(self.options.dupe_factor):
                 round_seed = stable_int(seed, "plan", document.id, size, round_index)
-                for chunk_index, chunk in enumerate(plan_chunks(
-                        sentence_lengths, length.max_num_tokens, length.short_seq_prob, random.Random(round_seed))):
-                    own_seed = instance_seed(round_seed, chunk_index)
+                chunks = plan_chunks(sentence_lengths, length.max_num_tokens, length.short_seq_prob,
+                                     random.Random(round_seed))
+                seeds = instance_seeds(round_seed, len(chunks))
+                donors = (random_words(seeds, DONOR_RANK, 1)[:, 0] % np.uint64(max(others, 1))).tolist()
+                for chunk_index, (chunk, own_seed, donor) in enumerate(zip(chunks, seeds.tolist(), donors)):
                     a_span = slice(offsets[chunk.start], offsets[chunk.a_end])
                     a_starts = None if starts is None else starts[a_span]
                     if not chunk.random_next:
@@ -327,7 +330,6 @@ class CreateInstances(_MakesInstances):
                     elif others == 0:
                         counts[f"seq{size}_random_next_without_other_document"] += 1
                     else:
-                        donor = random_word(own_seed, DONOR_RANK) % others
                         key = (document.id, size, round_index, chunk_index)
                         yield donor + (donor >= rank), key, own_seed, tokens[a_span], a_starts, chunk.target_b_length
 
@@ -340,7 +342,7 @@ class CreateInstances(_MakesInstances):
             for round_index in range(self.options.dupe_factor):
                 for index, (first_id, content, content_starts) in enumerate(sequences):
                     round_seed = stable_int(self.options.seed, "packed", first_id, size, round_index)
-                    batches[size].add_packed(instance_seed(round_seed, index), content, content_starts)
+                    batches[size].add_packed(int(instance_seeds(round_seed, 1, index)[0]), content, content_starts)
 
 
 def _pack(documents: list[TokenizedDocument], room: int, sep: int) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -387,9 +389,10 @@ class FulfilRequests(_MakesInstances):
         documents = _ordered(grouped["documents"])
         batches, counts = self.new_batches(), Counter()
         for requests in grouped[REQUESTS]:
-            for request in requests.requests():
+            start_words = random_words(requests.seeds, DONOR_START, 1)[:, 0].tolist()
+            for request, start_word in zip(requests.requests(), start_words):
                 donor = documents[request.donor_position]
-                b_span = slice(*donor_span(donor, request.target_b_length, request.seed))
+                b_span = slice(*donor_span(donor, request.target_b_length, start_word))
                 b_starts = None if donor.word_starts is None else donor.word_starts[b_span]
                 batches[request.key[1]].add_pair(request.seed, request.a, donor.tokens[b_span], request.a_starts,
                                                  b_starts, True)

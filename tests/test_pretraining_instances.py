@@ -15,10 +15,11 @@ from pipelines.pretraining_instances import (
     donor_span,
     mask_tokens,
     mask_whole_words,
+    DONOR_START,
+    instance_seeds,
     plan_chunks,
-    random_word,
     random_words,
-    truncation,
+    truncations,
 )
 from pipelines.pretraining_pipeline import _pack
 from pipelines.pretraining_tokens import DocumentTokenizer, check_vocab_case, chinese_word_continuations
@@ -95,17 +96,30 @@ def test_one_sentence_chunks_always_take_a_random_next():
 
 def test_truncation_cuts_as_many_tokens_from_each_side_as_the_reference(reference):
     rng = random.Random(7)
-    for _ in range(500):
-        la, lb, limit = rng.randint(1, 300), rng.randint(1, 300), rng.randint(2, 300)
+    cases = [(rng.randint(1, 300), rng.randint(1, 300), rng.randint(2, 300)) for _ in range(500)]
+    seeds = np.array([rng.getrandbits(63) for _ in cases], dtype=np.uint64)
+    for (la, lb, limit), seed in zip(cases, seeds):
         a, b = list(range(la)), list(range(lb))
         reference.truncate_seq_pair(a, b, limit, rng)
-        front_a, back_a, front_b, back_b = truncation(la, lb, limit, rng.getrandbits(63))
+        front_a, back_a, front_b, back_b = (int(cut[0]) for cut in truncations([la], [lb], limit, seed[None]))
         assert (front_a + back_a, front_b + back_b) == (la - len(a), lb - len(b))
         assert min(la - front_a - back_a, lb - front_b - back_b) >= 1
+        assert min(front_a, back_a, front_b, back_b) >= 0
+
+
+def test_truncation_is_the_same_one_instance_at_a_time_or_in_a_batch():
+    rng = random.Random(3)
+    lengths_a, lengths_b = [rng.randint(1, 400) for _ in range(300)], [rng.randint(1, 400) for _ in range(300)]
+    seeds = np.arange(300, dtype=np.uint64) * np.uint64(7919)
+    batched = np.stack(truncations(lengths_a, lengths_b, 125, seeds), axis=1)
+    single = [np.stack(truncations([la], [lb], 125, seeds[i:i + 1]), axis=1)[0]
+              for i, (la, lb) in enumerate(zip(lengths_a, lengths_b))]
+    assert batched.tolist() == np.array(single).tolist()
 
 
 def test_truncation_cuts_front_and_back_equally_often():
-    fronts = [truncation(300, 100, 200, seed)[0] for seed in range(400)]  # 200 cuts from A each time
+    seeds = np.arange(400, dtype=np.uint64)
+    fronts = truncations(np.full(400, 300), np.full(400, 100), 200, seeds)[0]  # 200 cuts from A each time
     assert np.mean(fronts) == pytest.approx(100, abs=2)
     assert 4 < np.std(fronts) < 10  # Binomial(200, 1/2): sd 7.07
 
@@ -114,7 +128,7 @@ def test_donor_span_takes_sentences_until_the_target_like_the_reference():
     donor = _document([4, 6, 3, 8, 5])
     for seed in range(200):
         target = seed % 30 - 3
-        start, end = donor_span(donor, target, seed)
+        start, end = donor_span(donor, target, _donor_word(seed))
         first = int(np.searchsorted(donor.offsets, start))
         assert donor.offsets[first] == start  # starts at a sentence
         taken, index = 0, first
@@ -128,14 +142,31 @@ def test_donor_span_takes_sentences_until_the_target_like_the_reference():
 
 def test_donor_start_sentence_is_uniform():
     donor = _document([2] * 5)
-    starts = [donor_span(donor, 1, seed)[0] // 2 for seed in range(5000)]
+    starts = [donor_span(donor, 1, _donor_word(seed))[0] // 2 for seed in range(5000)]
     assert np.bincount(starts).tolist() == pytest.approx([1000] * 5, abs=100)
 
 
-def test_random_words_match_the_scalar_form_and_look_uniform():
+def _splitmix_value(seed: int, stream: int, index: int) -> int:
+    """The documented definition of random_words, in Python integers."""
+    def mix(z: int) -> int:
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+        return z ^ (z >> 31)
+
+    golden = 0x9E3779B97F4A7C15
+    return mix((mix((seed + stream * golden) % 2**64) + (index + 1) * golden) % 2**64)
+
+
+def _donor_word(seed: int) -> int:
+    return int(random_words(np.array([seed], dtype=np.uint64), DONOR_START, 1)[0, 0])
+
+
+def test_random_words_match_their_definition_and_look_uniform():
     seeds = np.array([0, 1, 2**62 + 12345], dtype=np.uint64)
     table = random_words(seeds, 3, 5)
-    assert [[random_word(int(s), 3, j) for j in range(5)] for s in seeds] == table.tolist()
+    assert [[_splitmix_value(int(s), 3, j) for j in range(5)] for s in seeds] == table.tolist()
+    assert random_words(seeds, 3, 2, first=3).tolist() == table[:, 3:5].tolist()
+    assert instance_seeds(99, 2, first=1).tolist() == [_splitmix_value(99, 9, j) >> 1 for j in (1, 2)]
     bits = random_words(np.arange(2000, dtype=np.uint64), 1, 64)
     assert ((bits >> np.uint64(63)) == 1).mean() == pytest.approx(0.5, abs=0.01)
 
