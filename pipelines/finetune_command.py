@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 
     from bert_model.finetuning import FinetuningOptions
 
-HELP = "fine-tune BERT on a downstream task (classify: GLUE-style classification and regression)"
+HELP = "fine-tune BERT on a downstream task (classify: GLUE-style classification and regression; squad: SQuAD 1.1/2.0)"
 DESCRIPTION = ("Fine-tunes a BERT checkpoint (public BERT, the miniatures, or `bertprep pretrain` output) with the "
                "flags and file formats of the reference scripts. `bertprep finetune TASK --help` lists a task's flags.")
 
 # Imported on use, as the top-level commands.
 TASKS = {
     "classify": "pipelines.finetune_classify_command",
+    "squad": "pipelines.finetune_squad_command",
 }
 
 

@@ -78,3 +78,16 @@ def import_reference(name: str, tensorflow: ModuleType | None = None,
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
     return module
+
+
+def import_reference_squad() -> ModuleType:
+    """The reference `bert.run_squad`; ImportError if bert-tensorflow is missing.
+
+    It imports `bert.modeling`, which needs the TF1 stand-ins of tests.reference_modeling
+    (imported here, as that module builds on this one). Its FLAGS.version_2_with_negative
+    decides how it reads and decodes: set it before each use.
+    """
+    from tests.reference_modeling import import_reference_modules
+
+    import_reference_modules()
+    return import_reference("run_squad")
