@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipelines.inputs import FORMATS, InputError, InputFile, expand_inputs
 from pipelines.sources import TEXT_SPLITS, ReadOptions
@@ -73,7 +73,37 @@ def check_output_writable(output: str) -> None:
         raise UsageError(f"--output {output!r} is not writable ({error}); choose a folder you can write to") from None
 
 
-def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None]) -> None:
-    """Runs a pipeline with the flags the subcommand did not claim (Beam's own)."""
+def template_location(beam_args: list[str]) -> str | None:
+    """Where --template_location asks Dataflow to store the job as a classic template instead of running it."""
+    return PipelineOptions(beam_args).view_as(GoogleCloudOptions).template_location
+
+
+def check_worker_readable(beam_args: list[str], paths: Iterable[str], what: str) -> None:
+    """Refuses paths on this machine's disk when the job runs on Dataflow's workers, which cannot see it."""
+    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner or ""
+    if "dataflow" not in runner.lower():
+        return
+    local = sorted({path for path in paths if FileSystems.get_scheme(path) in (None, "file")})
+    if local:
+        raise UsageError(f"{what} {', '.join(local)} is on this machine's disk, which Dataflow workers cannot "
+                         "read: copy it to gs:// and give that URL")
+
+
+def check_worker_paths(beam_args: list[str], files: list[InputFile], output: str) -> None:
+    """On Dataflow the workers read the inputs and write the output themselves: none may be on the launcher's disk."""
+    check_worker_readable(beam_args, [path for f in files for path in (f.path, f.index_path) if path], "--input")
+    check_worker_readable(beam_args, [output], "--output")
+
+
+def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None]) -> bool:
+    """Runs a pipeline with the flags the subcommand did not claim (Beam's own).
+
+    Returns False when no job ran because Dataflow only wrote a classic
+    template (--template_location): there are then no outputs to report.
+    """
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         build(pipeline)
+    location = template_location(beam_args)
+    if location:
+        print(f"wrote the Dataflow template {location}; no job ran (launch it with `gcloud dataflow jobs run`)")
+    return not location

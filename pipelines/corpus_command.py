@@ -4,12 +4,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import corpus_pipeline, stats
-from pipelines.cli_common import UsageError, add_input_arguments, check_output_writable, input_files, read_options, run_pipeline
+from pipelines.cli_common import (
+    UsageError,
+    add_input_arguments,
+    check_output_writable,
+    check_worker_paths,
+    check_worker_readable,
+    input_files,
+    read_options,
+    run_pipeline,
+)
 from pipelines.quality_filters import QualityThresholds
 
 HELP = "Wikipedia dumps, Gutenberg books and text -> clean, deduplicated, sentence-split documents"
@@ -73,6 +83,10 @@ def corpus_options(args: argparse.Namespace, input_bytes: int) -> corpus_pipelin
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     files = input_files(args)
     options = corpus_options(args, sum(f.size for f in files))
+    check_worker_paths(beam_args, files, options.output)
+    # A model name is looked up among installed packages; only a model folder would be read from this disk.
+    check_worker_readable(beam_args, [options.spacy_model] if options.spacy_model and os.path.isdir(options.spacy_model)
+                          else [], "--spacy_model (install the model in the worker container instead)")
     if options.spacy_model:
         from pipelines.segmentation import SentenceSegmenter
 
@@ -85,7 +99,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         "num_shards": options.num_shards,
         "files": len(files),
     }
-    run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(pipeline, files, options, parameters))
+    if not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(pipeline, files, options, parameters)):
+        return 0
     with FileSystems.open(f"{options.output}/stats.json") as handle:
         summary = json.loads(handle.read())
     print_summary(summary, options.output)

@@ -9,7 +9,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import pretraining_pipeline
-from pipelines.cli_common import UsageError, check_output_writable, run_pipeline
+from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, length_folder
 from pipelines.pretraining_tokens import check_vocab_case
@@ -131,13 +131,17 @@ def read_metadata(folder: str) -> DatasetMetadata:
 
 def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[str], vocab_path: str,
                    output: str) -> list[DatasetMetadata]:
-    """Runs the stage; returns the metadata of every dataset written."""
+    """Runs the stage; returns the metadata of every dataset written (none when only a template was written)."""
     parquet, text, input_stats = resolve_inputs(inputs)
+    # The vocab is read here and travels inside the pipeline, so only the documents must be on workers' reach.
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
     options = pretraining_options(args, output, vocab_path, sha256, input_stats)
+    check_worker_readable(beam_args, parquet + text, "--input")
+    check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)
-    run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
-        pipeline, options, tokenizer, parquet, text))
+    if not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
+            pipeline, options, tokenizer, parquet, text)):
+        return []
     written = [read_metadata(f"{options.output}/{length_folder(length.max_seq_length)}") for length in options.lengths]
     for metadata in written:
         counters = metadata.counters

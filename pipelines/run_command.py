@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from pipelines import corpus_command, pretraining_command, vocab_command
-from pipelines.cli_common import UsageError
+from pipelines.cli_common import UsageError, template_location
 
 HELP = "corpus -> vocab -> pretraining data in one command (no arguments: the sample corpus into ./output)"
 DESCRIPTION = (
@@ -45,6 +45,10 @@ def _stage_arguments(module, argv: list[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if template_location(beam_args):
+        raise UsageError("--template_location makes a template of one pipeline, and each stage's is built from the "
+                         "previous stage's output: make one per stage with `bertprep corpus`, `bertprep vocab` and "
+                         "`bertprep pretraining-data`")
     inputs = args.input or sample_inputs()
     output = args.output.rstrip("/")
     pretraining_command.parse_lengths(args.lengths)  # refuse bad flags before an hour of corpus work

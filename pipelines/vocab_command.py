@@ -7,7 +7,15 @@ import json
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import vocab_pipeline
-from pipelines.cli_common import UsageError, add_input_arguments, check_output_writable, input_files, read_options, run_pipeline
+from pipelines.cli_common import (
+    UsageError,
+    add_input_arguments,
+    check_output_writable,
+    check_worker_paths,
+    input_files,
+    read_options,
+    run_pipeline,
+)
 
 HELP = "learn a WordPiece vocabulary (vocab.txt + vocab_stats.json), or --check one"
 DESCRIPTION = (
@@ -103,8 +111,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         raise UsageError("give --input and --output to learn a vocabulary (or --check VOCAB to check one)")
     options = vocab_options(args)
     files = input_files(args)
+    check_worker_paths(beam_args, files, options.output)
     check_output_writable(options.output)
-    run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(pipeline, files, options))
+    if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(pipeline, files, options)):
+        return 0
     with FileSystems.open(f"{options.output}/vocab_stats.json") as handle:
         result = json.loads(handle.read())
     if "error" in result:

@@ -18,6 +18,7 @@ import tempfile
 import time
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.corpus_pipeline import ReadDocuments
@@ -157,7 +158,11 @@ def learn_and_write(word_counts: list, heldout_counts: list, sample: list, optio
         _write_json(f"{options.output}/vocab_stats.json", stats)
         return stats
     stats["learning_seconds"] = round(time.perf_counter() - started, 3)
-    stats["sha256"] = vocab_file.write_vocab(tokens, f"{options.output}/vocab.txt")
+    # Through Beam's FileSystems like every other output: TensorFlow's gs:// client
+    # honours no emulator or custom endpoint, and a worker need not load TF for this.
+    data = vocab_file.vocab_bytes(tokens)
+    _write_bytes(f"{options.output}/vocab.txt", data)
+    stats["sha256"] = hashlib.sha256(data).hexdigest()
     evaluation_counts = dict(heldout_counts) or dict(word_counts)
     stats["heldout"] = {
         "held_out_documents": bool(heldout_counts),
@@ -185,9 +190,13 @@ def _train_sentencepiece(sample: list[str], options: VocabOptions) -> list[str]:
         )
 
 
+def _write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(data)
+
+
 def _write_json(path: str, document: dict) -> None:
-    with FileSystems.create(path) as handle:
-        handle.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+    _write_bytes(path, json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
 
 
 def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: VocabOptions) -> None:

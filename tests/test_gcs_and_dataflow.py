@@ -1,0 +1,114 @@
+"""The pipelines against a real local GCS server (gcp-storage-emulator), and their Dataflow translation.
+
+`bertprep run` reads its inputs from gs:// and writes every output there on
+the DirectRunner; the same stages are then translated for Dataflow into
+classic templates (Beam stages the package and writes the job without
+submitting it), whose staged files and pipeline proto are checked.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pathlib
+import posixpath
+import subprocess
+import sys
+import tarfile
+
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.portability.api import beam_runner_api_pb2
+
+from pipelines.cli import main
+from pipelines.inputs import expand_inputs
+from pipelines.pretraining_metadata import DatasetMetadata
+from pipelines.sources import ReadOptions, plan_dump_ranges
+from tests.gcs_emulator import PROJECT, listing, read, upload
+from tests.wiki_fixtures import DATA, sample_xml, split_dump, write_multistream
+
+REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
+WIKI_SAMPLE = "enwiki-pages-articles1-excerpt-40pages.xml.bz2"
+BOOK = DATA / "gutenberg" / "pg1342-pride-and-prejudice-2025header-excerpt.txt"
+CHUNK_MB = 0.01  # ~10 KB of bz2 per range: the 40-page sample fans out into several ranges
+LENGTHS = (64, 128)
+
+
+@pytest.fixture(scope="module")
+def chain(gcs_bucket, tmp_path_factory):
+    """Raw inputs uploaded to gs://, then `bertprep run` from gs:// to gs:// (once for the module)."""
+    folder = tmp_path_factory.mktemp("raw")
+    dump, index = write_multistream(sample_xml(WIKI_SAMPLE), folder, "enwiki-20240601", pages_per_stream=5)
+    raw = f"gs://{gcs_bucket}/raw"
+    for local, url in ((dump, f"{raw}/wiki/{dump.name}"), (index, f"{raw}/wiki/{index.name}"),
+                       (BOOK, f"{raw}/books/{BOOK.name}")):
+        upload(local, url)
+    inputs = [f"wikipedia:{raw}/wiki/*", f"gutenberg:{raw}/books/*.txt"]
+    output = f"gs://{gcs_bucket}/out"
+    argv = ["run", *(f"--input={spec}" for spec in inputs), "--output", output, "--vocab_size", "3000",
+            "--lengths", ",".join(f"{size}:{size // 6}" for size in LENGTHS), "--dupe_factor", "1",
+            "--multistream_chunk_mb", str(CHUNK_MB)]
+    assert main(argv) == 0
+    return {"bucket": gcs_bucket, "inputs": inputs, "output": output}
+
+
+def test_multistream_dump_on_gcs_is_split_into_ranges(chain):
+    [dump] = expand_inputs([chain["inputs"][0]])
+    assert dump.index_path.endswith("-multistream-index.txt.bz2")  # the index was found beside it on gs://
+    ranges = list(plan_dump_ranges(dump, ReadOptions(chunk_bytes=int(CHUNK_MB * 2**20))))
+    assert len(ranges) > 2
+
+
+def test_run_reads_from_and_writes_to_gcs(chain):
+    output = chain["output"]
+    stats = json.loads(read(f"{output}/corpus/stats.json"))
+    _, pages, _ = split_dump(sample_xml(WIKI_SAMPLE))
+    wiki, books = chain["inputs"]
+    assert stats["inputs"][wiki]["read"] == len(pages)  # every page of every range, each once
+    assert stats["inputs"][books]["kept"] == 1
+    assert stats["errors"] == 0 and stats["kept"] > 1
+    [shard] = listing(f"{output}/corpus/documents-*.parquet")
+    documents = pq.read_table(io.BytesIO(read(shard))).to_pylist()
+    assert len(documents) == stats["kept"]
+    assert {doc["id"].split(":")[0] for doc in documents} == {"enwiki", "gutenberg"}
+    assert all(doc["source"].startswith(f"gs://{chain['bucket']}/raw/") for doc in documents)
+
+    vocab = read(f"{output}/vocab/vocab.txt")
+    vocab_stats = json.loads(read(f"{output}/vocab/vocab_stats.json"))
+    assert len(vocab.splitlines()) == 3000 and b"the" in vocab.splitlines()
+    assert vocab_stats["sha256"] == hashlib.sha256(vocab).hexdigest()
+
+    for size in LENGTHS:
+        metadata = DatasetMetadata.from_json(read(f"{output}/seq{size}/metadata.json").decode())
+        assert metadata.vocab_file == f"{output}/vocab/vocab.txt"
+        assert metadata.vocab_sha256 == vocab_stats["sha256"]
+        assert metadata.counters["documents"] == stats["kept"]
+        assert metadata.input_stats == {f"{output}/corpus": stats}
+        assert listing(f"{output}/seq{size}/part-*") == [f"{output}/seq{size}/{name}" for name in metadata.files]
+
+
+def _copy_to_ram(folder: str) -> str:
+    """A gs:// folder of the emulator copied to TF's in-memory filesystem: TF's own gs:// client cannot be
+    pointed at an emulator, and ram:// goes through the same tf.io.gfile paths as gs:// in production."""
+    import tensorflow as tf
+
+    target = f"ram://{folder.removeprefix('gs://')}"
+    tf.io.gfile.makedirs(target)
+    for url in listing(f"{folder}/*"):
+        with tf.io.gfile.GFile(f"{target}/{posixpath.basename(url)}", "wb") as handle:
+            handle.write(read(url))
+    return target
+
+
+def test_bert_model_trains_on_the_tfrecords_written_to_gcs(chain):
+    from bert_model.input_pipeline import pretraining_dataset, read_metadata
+
+    data_dir = _copy_to_ram(f"{chain['output']}/seq128")
+    metadata = read_metadata(data_dir)
+    batches = list(pretraining_dataset(data_dir, batch_size=64, max_seq_length=128,
+                                       max_predictions_per_seq=metadata.max_predictions_per_seq, vocab_size=3000,
+                                       is_training=False, drop_remainder=False))
+    assert sum(len(batch["input_ids"]) for batch in batches) == metadata.num_instances > 0
+    assert all(int(batch["input_ids"].numpy().max()) < 3000 for batch in batches)
+    labels = {label for batch in batches for label in batch["next_sentence_labels"].numpy().ravel().tolist()}
+    assert labels == {0, 1}
