@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                              f"{config.max_position_embeddings}")
         tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
         # Both files are read and checked before any training starts.
-        train_examples = (read_squad_examples(args.train_file, True, args.version_2_with_negative)[0]
-                          if args.do_train else [])
+        train_examples, read_stats = (read_squad_examples(args.train_file, True, args.version_2_with_negative)
+                                      if args.do_train else ([], None))
         predict_examples = (read_squad_examples(args.predict_file, False, args.version_2_with_negative)[0]
                             if args.do_predict else [])
         strategy = make_strategy(args)
@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         results = train(tuner, train_examples, tokenizer, args)
         summary.append(f"trained {tuner.step} steps, loss {results['loss']:.4f} at "
                        f"{results['overall_examples_per_second']:.1f} examples/s")
+        if read_stats.skipped_answer_mismatch:
+            summary.append(f"skipped {read_stats.skipped_answer_mismatch} of {read_stats.questions} training "
+                           "questions whose answer text is not at its answer_start")
     if args.do_predict:
         scores = predict(tuner, predict_examples, tokenizer, args)
         summary.append(f"predicted {len(predict_examples)} questions")

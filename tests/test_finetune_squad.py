@@ -219,7 +219,8 @@ def _cli(*args: str) -> None:
     assert cli.main(["finetune", "squad", *args]) == 0
 
 
-def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokenizer) -> None:
+def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokenizer,
+                                          capsys: pytest.CaptureFixture) -> None:
     config_file = tmp_path / "bert_config.json"
     config = BertConfig.from_dict(TINY)
     config.to_json_file(str(config_file))
@@ -227,6 +228,9 @@ def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokeni
     pretrainer.build()
     save_checkpoint(pretrainer, str(tmp_path / "pretrained" / "bert_model.ckpt"), global_step=7)
     train_file = _subset(tmp_path / "train.json", 2)
+    train_data = json.loads(train_file.read_text())
+    train_data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] += 7  # not where it says
+    train_file.write_text(json.dumps(train_data))
     dev_file = _subset(tmp_path / "dev.json", 1)
     out = tmp_path / "out"
     common = ["--vocab_file", VOCAB, "--bert_config_file", str(config_file), "--max_seq_length", "96",
@@ -236,6 +240,7 @@ def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokeni
          "--num_train_epochs", "1", "--learning_rate", "1e-3", "--predict_batch_size", "7",
          "--export_dir", str(tmp_path / "export"))
 
+    assert "skipped 1 of 59 training questions whose answer text is not at its answer_start" in capsys.readouterr().out
     train_examples = read_squad_examples(str(train_file), True, True)[0]
     checkpoint = tf.train.latest_checkpoint(str(out))
     assert checkpoint.endswith(f"model.ckpt-{len(train_examples) // 16}")
