@@ -112,3 +112,107 @@ def test_bert_model_trains_on_the_tfrecords_written_to_gcs(chain):
     assert all(int(batch["input_ids"].numpy().max()) < 3000 for batch in batches)
     labels = {label for batch in batches for label in batch["next_sentence_labels"].numpy().ravel().tolist()}
     assert labels == {0, 1}
+
+
+# ---------------------------------------------------------------------------
+# Dataflow translation: classic templates written to the emulator, no job submitted
+# ---------------------------------------------------------------------------
+
+def _stage_arguments(stage: str, chain: dict) -> list[str]:
+    output, bucket = chain["output"], chain["bucket"]
+    return {
+        "corpus": ["corpus", *(f"--input={spec}" for spec in chain["inputs"])],
+        "vocab": ["vocab", f"--input=parquet:{output}/corpus/documents-*.parquet", "--vocab_size", "3000"],
+        "pretraining-data": ["pretraining-data", "--input", f"{output}/corpus", "--vocab", f"{output}/vocab/vocab.txt",
+                             "--lengths", "128:20", "--dupe_factor", "1"],
+    }[stage] + ["--output", f"gs://{bucket}/dataflow/{stage}"]
+
+
+def _dataflow_flags(stage: str, bucket: str) -> list[str]:
+    return ["--runner", "DataflowRunner", "--project", PROJECT, "--region", "us-central1",
+            "--temp_location", f"gs://{bucket}/tmp", "--staging_location", f"gs://{bucket}/staging/{stage}",
+            "--template_location", f"gs://{bucket}/templates/{stage}", "--setup_file", str(REPOSITORY / "setup.py")]
+
+
+# Labels that carry the fan-out and the outputs of each stage.
+EXPECTED_TRANSFORMS = {
+    "corpus": ["Corpus/ReadDocuments/SpreadFiles", "Corpus/ReadDocuments/PlanReads", "Corpus/ReadDocuments/SpreadRanges",
+               "Corpus/ReadDocuments/Read", "Corpus/ReadDocuments/Clean", "Corpus/ExactDedup/KeepSmallestId",
+               "Corpus/SpreadDocuments", "Corpus/Segment", "WriteDocuments/WriteShard", "WriteErrors",
+               "WriteStats/WriteJson"],
+    "vocab": ["ReadDocuments/SpreadRanges", "CountTraining/CountBatch", "CountTraining/SumCounts", "Learn"],
+    "pretraining-data": ["Read/ReadParquet", "SpreadDocuments", "Tokenize", "GroupRanges", "CreateInstances",
+                         "MeetDonors", "FulfilRequests", "GroupShards", "WriteShards", "WriteMetadata"],
+}
+
+# Run in a fresh interpreter whose only copy of this project is the staged sdist: every DoFn and CombineFn
+# of the job must unpickle from it, as on a Dataflow worker.
+_UNPICKLE_ON_A_WORKER = """
+import sys
+from apache_beam.internal import pickler
+from apache_beam.portability import common_urns, python_urns
+from apache_beam.portability.api import beam_runner_api_pb2 as api
+
+pipeline = api.Pipeline.FromString(open(sys.argv[1], "rb").read())
+functions = 0
+for transform in pipeline.components.transforms.values():
+    if transform.spec.urn == common_urns.primitives.PAR_DO.urn:
+        function = api.ParDoPayload.FromString(transform.spec.payload).do_fn
+    elif transform.spec.urn == common_urns.composites.COMBINE_PER_KEY.urn:
+        function = api.CombinePayload.FromString(transform.spec.payload).combine_fn
+    else:
+        continue
+    if function.urn in (python_urns.PICKLED_DOFN_INFO, python_urns.PICKLED_COMBINE_FN):
+        pickler.loads(function.payload)
+        functions += 1
+ours = {name: module.__file__ for name, module in sys.modules.items()
+        if name.split(".")[0] in ("pipelines", "vocab", "bert_model")}
+outside = sorted(name for name, path in ours.items() if not path.startswith(sys.argv[2]))
+print(functions, len(ours), outside)
+"""
+
+
+@pytest.mark.parametrize("stage", list(EXPECTED_TRANSFORMS))
+def test_dataflow_template_stages_the_package_and_the_pipeline(stage, chain, tmp_path, capsys):
+    bucket = chain["bucket"]
+    assert main(_stage_arguments(stage, chain) + _dataflow_flags(stage, bucket)) == 0
+    assert "no job ran" in capsys.readouterr().out
+    assert not listing(f"gs://{bucket}/dataflow/{stage}/*")  # a template only: nothing ran
+
+    template = json.loads(read(f"gs://{bucket}/templates/{stage}"))
+    assert template["type"] == "JOB_TYPE_BATCH"
+    staged = {package["name"]: package["location"] for package in template["environment"]["workerPools"][0]["packages"]}
+    assert "workflow.tar.gz" in staged  # the sdist of setup.py, which workers pip-install
+    sdist = read("gs://" + staged["workflow.tar.gz"].removeprefix("storage.googleapis.com/"))
+    with tarfile.open(fileobj=io.BytesIO(sdist)) as archive:
+        archive.extractall(tmp_path, filter="data")
+    [package] = tmp_path.glob("bertprep-*")
+    assert (package / "setup.py").exists() and (package / "README.md").exists()  # setup.py reads the README
+
+    proto_path = tmp_path / "pipeline.pb"
+    proto_path.write_bytes(read(template["environment"]["sdkPipelineOptions"]["options"]["pipelineUrl"]))
+    pipeline = beam_runner_api_pb2.Pipeline.FromString(proto_path.read_bytes())
+    labels = {transform.unique_name for transform in pipeline.components.transforms.values()}
+    assert [label for label in EXPECTED_TRANSFORMS[stage] if label not in labels] == []
+
+    worker = subprocess.run([sys.executable, "-c", _UNPICKLE_ON_A_WORKER, str(proto_path), str(package)],
+                            cwd=tmp_path, env={"PYTHONPATH": str(package), "PATH": ""}, capture_output=True,
+                            text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    functions, modules, outside = worker.stdout.split(maxsplit=2)
+    assert int(functions) >= len(EXPECTED_TRANSFORMS[stage]) // 2 and int(modules) > 0
+    assert outside.strip() == "[]"  # every module of ours came from the staged package
+
+
+def test_run_on_dataflow_refuses_inputs_on_the_launchers_disk(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--output", "gs://bucket/out", "--runner", "DataflowRunner", "--project", PROJECT,
+              "--region", "us-central1", "--temp_location", "gs://bucket/tmp"])
+    error = capsys.readouterr().err
+    assert "Dataflow workers cannot read" in error and "tests/data/wikipedia" in error
+
+
+def test_run_refuses_one_template_for_three_stages(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--output", "gs://bucket/out", "--template_location", "gs://bucket/templates/run"])
+    assert "one per stage" in capsys.readouterr().err
