@@ -126,7 +126,7 @@ def main() -> int:
         else:
             raise SystemExit(f"unknown task {task}")
         rows.append((task, examples, results["global_step"], rate, seconds, metric))
-    print("\n| task | train examples | steps | train examples/s | wall s (all) | metric |\n|---|---:|---:|---:|---:|---|")
+    print("\n| task | train examples | steps | training sequences/s | wall s (all) | metric |\n|---|---:|---:|---:|---:|---|")
     for task, examples, steps, rate, seconds, metric in rows:
         print(f"| {task} | {examples} | {steps} | {rate:.1f} | {seconds:.1f} | {metric} |")
     return 0
