@@ -20,6 +20,7 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from pipelines.corpus_pipeline import ReadDocuments
 from pipelines.inputs import InputFile
@@ -28,6 +29,7 @@ from pipelines.records import Document
 from pipelines.sources import ReadOptions
 
 METHODS = ("wordpiece", "sentencepiece")
+METRICS_NAMESPACE = "bertprep.vocab"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,28 +68,35 @@ def document_lines(doc: Document) -> list[str]:
 class _CountWords(beam.DoFn):
     """One Counter per batch of documents: far fewer elements than one per word."""
 
-    def __init__(self, do_lower_case: bool) -> None:
+    def __init__(self, do_lower_case: bool, counted: str) -> None:
         self._do_lower_case = do_lower_case
+        self._counted = counted
 
     def setup(self) -> None:
         from vocab.tokenization import BasicTokenizer
 
         self._tokenizer = BasicTokenizer(do_lower_case=self._do_lower_case)
+        # Beam metrics: the Dataflow UI shows them while the job runs.
+        self._documents = Metrics.counter(METRICS_NAMESPACE, f"{self._counted}_documents")
+        self._words = Metrics.counter(METRICS_NAMESPACE, f"{self._counted}_words")
 
     def process(self, batch: list[Document]):
         counts: collections.Counter[str] = collections.Counter()
         for doc in batch:
             for line in document_lines(doc):
                 counts.update(self._tokenizer.tokenize(line))
+        self._documents.inc(len(batch))
+        self._words.inc(counts.total())
         yield from counts.items()
 
 
 class CountWords(beam.PTransform):
     """Documents -> one list of the `max_words` most frequent (word, count) pairs."""
 
-    def __init__(self, do_lower_case: bool, min_count: int, max_words: int) -> None:
+    def __init__(self, do_lower_case: bool, min_count: int, max_words: int, counted: str = "training") -> None:
         super().__init__()
         self._do_lower_case = do_lower_case
+        self._counted = counted
         self._min_count = min_count
         self._max_words = max_words
 
@@ -96,7 +105,7 @@ class CountWords(beam.PTransform):
         return (
             docs
             | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=256)
-            | "CountBatch" >> beam.ParDo(_CountWords(self._do_lower_case))
+            | "CountBatch" >> beam.ParDo(_CountWords(self._do_lower_case, self._counted))
             | "SumCounts" >> beam.CombinePerKey(sum)
             | "PruneRare" >> beam.Filter(lambda word_count: word_count[1] >= min_count)
             # (count, word) makes ties deterministic.
@@ -209,7 +218,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: Voc
     train = docs | "TrainingDocuments" >> beam.Filter(lambda doc: not is_heldout(doc))
     heldout = docs | "HeldOutDocuments" >> beam.Filter(is_heldout)
     word_counts = train | "CountTraining" >> CountWords(options.do_lower_case, options.min_word_count, options.max_words)
-    heldout_counts = heldout | "CountHeldOut" >> CountWords(options.do_lower_case, 1, options.max_words)
+    heldout_counts = heldout | "CountHeldOut" >> CountWords(options.do_lower_case, 1, options.max_words, "heldout")
     documents = train | "CountDocuments" >> beam.combiners.Count.Globally()
     if options.method == "sentencepiece":
         sample = train | "Sample" >> SampleLines(options.sample_lines, options.seed)

@@ -81,3 +81,23 @@ def test_check_against_model_config(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["vocab", "--check", str(duplicated)])
     assert "the" in capsys.readouterr().err
+
+
+def test_counts_are_beam_metrics_that_match_vocab_stats(tmp_path):
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from pipelines import vocab_pipeline
+    from pipelines.inputs import expand_inputs
+
+    options = vocab_pipeline.VocabOptions(output=str(tmp_path), vocab_size=2000, min_word_count=1, holdout_percent=40)
+    pipeline = beam.Pipeline()
+    vocab_pipeline.build_pipeline(pipeline, expand_inputs([BOOKS]), options)
+    result = pipeline.run()
+    result.wait_until_finish()
+    metrics = {counter.key.metric.name: counter.committed for counter in result.metrics().query(
+        MetricsFilter().with_namespace(vocab_pipeline.METRICS_NAMESPACE))["counters"]}
+    stats = json.loads((tmp_path / "vocab_stats.json").read_text())
+    assert metrics["training_documents"] == stats["documents"] > 0
+    assert metrics["training_words"] == stats["words"]
+    assert metrics["heldout_words"] == stats["heldout"]["words"] > 0
