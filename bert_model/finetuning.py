@@ -44,7 +44,7 @@ import tensorflow as tf
 from bert_model.checkpoints import CheckpointError, LoadReport, load_checkpoint, resolve_checkpoint, save_checkpoint
 from bert_model.modeling import BertModel
 from bert_model.pretraining import build_training, check_training_options
-from pipelines.tfrecord_examples import encode_examples, frame_records
+from pipelines.tfrecord_examples import framed_examples
 
 _log = logging.getLogger(__name__)
 
@@ -158,10 +158,10 @@ def initialize_from_checkpoint(model: HeadModel, path: str) -> InitReport:
 def write_records(path: str, features: Mapping[str, np.ndarray]) -> int:
     """Writes one tf.train.Example per row of the 2-D arrays in `features` (integers as int64, floats as
     float) to the TFRecord file `path` (local or gs://), deterministically; returns the row count."""
-    records = encode_examples(features)
+    records = framed_examples(features)
     tf.io.gfile.makedirs(posixpath.dirname(path) or ".")
     with tf.io.gfile.GFile(path, "wb") as handle:
-        handle.write(frame_records(records))
+        handle.write(records.data)
     return len(records)
 
 

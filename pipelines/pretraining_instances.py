@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipelines.tfrecord_examples import encode_examples
+from pipelines.tfrecord_examples import RecordBlock, framed_examples
 
 
 class TokenizedDocument(NamedTuple):
@@ -337,10 +337,10 @@ class InstanceBatch:
             self.a_starts.append(content_starts)
         self.random_next.append(False)
 
-    def encode(self) -> list[tuple[int, bytes]]:
-        """(order key, serialized Example) of every instance; the order key also picks the shard."""
+    def encode(self) -> tuple[np.ndarray, RecordBlock]:
+        """Every instance's order key (int64; it also picks the shard) and its tf.train.Example, framed."""
         if not self.seeds:
-            return []
+            return np.zeros(0, dtype=np.int64), RecordBlock(b"", np.zeros(0, dtype=np.int64))
         options, special = self.options, self.special
         count, width = len(self.seeds), options.max_seq_length
         seeds = np.array(self.seeds, dtype=np.uint64)
@@ -376,7 +376,7 @@ class InstanceBatch:
         nsp = np.array(self.random_next, dtype=np.int64)
         self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
                            masked=int(masked.sum()))
-        examples = encode_examples({
+        examples = framed_examples({
             "input_ids": ids,
             "input_mask": input_mask.astype(np.int64),
             "segment_ids": (input_mask & (columns[None, :] >= b_begins[:, None])).astype(np.int64),
@@ -386,6 +386,6 @@ class InstanceBatch:
                                   ).astype(np.float32),
             "next_sentence_labels": nsp[:, None],
         })
-        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).tolist()  # below 2**63, see stable_int
+        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).astype(np.int64)  # below 2**63, see stable_int
         self._clear()
-        return list(zip(orders, examples))
+        return orders, examples

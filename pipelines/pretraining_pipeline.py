@@ -62,7 +62,7 @@ from pipelines.pretraining_metadata import (
     shard_name,
 )
 from pipelines.pretraining_tokens import DocumentTokenizer
-from pipelines.tfrecord_examples import frame_records
+from pipelines.tfrecord_examples import RecordBlock
 from vocab.tokenization import FullTokenizer
 
 BERT_TEXT = "bert-text"
@@ -213,7 +213,7 @@ class _Counting(beam.DoFn):
 
     def count(self, counts: Counter) -> Iterator[TaggedOutput]:
         for name, value in counts.items():
-            Metrics.counter("pretraining", name).inc(value)
+            Metrics.counter("bertprep.pretraining", name).inc(value)
         yield TaggedOutput(COUNTS, dict(counts))
 
 
@@ -274,14 +274,13 @@ class _MakesInstances(_Counting):
     def emit(self, batches: dict[int, InstanceBatch], layout: Layout, counts: Counter) -> Iterator:
         """((length, shard), ShardPiece) per shard the batches' instances go to."""
         for length, batch in batches.items():
-            per_shard: dict[int, list] = {}
-            shards = layout.shards[length]
-            for order, example in batch.encode():
-                per_shard.setdefault(order % shards, []).append((order, example))
+            orders, records = batch.encode()
+            shard_of = orders % layout.shards[length]
             for name, value in batch.counts.items():
                 counts[f"seq{length}_{name}"] += value
-            for shard, items in sorted(per_shard.items()):
-                yield (length, shard), ShardPiece.of(items)
+            for shard in np.unique(shard_of).tolist():
+                rows = np.flatnonzero(shard_of == shard)
+                yield (length, shard), ShardPiece(orders[rows], records.take(rows))
         yield from self.count(counts)
 
 
@@ -418,29 +417,23 @@ class ShardPiece(NamedTuple):
     """
 
     orders: np.ndarray  # int64
-    records: bytes  # framed records back to back
-    ends: np.ndarray  # int64, end offset of each record in `records`
-
-    @classmethod
-    def of(cls, items: list[tuple[int, bytes]]) -> ShardPiece:
-        framed = [frame_records((example,)) for _, example in items]
-        return cls(np.array([order for order, _ in items], dtype=np.int64), b"".join(framed),
-                   np.cumsum([len(record) for record in framed], dtype=np.int64))
-
-    def items(self) -> Iterator[tuple[int, bytes]]:
-        starts = [0, *self.ends[:-1].tolist()]
-        for order, start, end in zip(self.orders.tolist(), starts, self.ends.tolist()):
-            yield order, self.records[start:end]
+    records: RecordBlock
 
 
 def write_shard(folder: str, shard: int, num_shards: int, pieces: Iterable[ShardPiece],
                 compression: str | None) -> tuple[int, int]:
     """Writes one shard in order-key order (the bytes break ties); returns (shard, instances)."""
-    ordered = sorted(item for piece in pieces for item in piece.items())
+    pieces = list(pieces)
+    orders = np.concatenate([piece.orders for piece in pieces]) if pieces else np.zeros(0, dtype=np.int64)
+    records = RecordBlock.concat([piece.records for piece in pieces])
+    ranking = np.argsort(orders, kind="stable")
+    if np.any(orders[ranking][1:] == orders[ranking][:-1]):  # equal 63-bit keys: practically never
+        framed = records.records()
+        ranking = np.array(sorted(range(len(orders)), key=lambda row: (orders[row], framed[row])), dtype=np.int64)
     path = f"{folder}/{shard_name(shard, num_shards, compression)}"
     with FileSystems.create(path, compression_type=_compression_type(compression)) as handle:
-        handle.write(b"".join(record for _, record in ordered))
-    return shard, len(ordered)
+        handle.write(records.take(ranking).data)
+    return shard, len(orders)
 
 
 class WriteShards(beam.DoFn):

@@ -1,22 +1,68 @@
-"""Serialized `tf.train.Example`s and TFRecord framing, without TensorFlow.
+"""Serialized `tf.train.Example`s in TFRecord framing, for whole batches at once, without TensorFlow.
 
 Building `tf.train.Example` protos costs about 30 µs per 128-token instance
-here, as much as creating the instance itself; encoding a batch of instances
-with numpy costs a few µs each (benchmarks/pretraining_data.py). The bytes
-equal `Example.SerializeToString(deterministic=True)` (map keys sorted), which
-tests check against TensorFlow's own protos. Not needing TensorFlow in the
-Beam workers also keeps them light.
+here, as much as creating the instance itself, and even assembling the bytes
+record by record in Python cost more than making the instances: so every
+part of a record (feature payloads as packed varints or floats, the headers
+whose lengths follow from the payload lengths, the TFRecord length, CRCs) is
+a "column" of byte strings, one per row, and the rows are assembled from
+their columns with one numpy gather. Only the CRC32C of each record is a
+call per record. The bytes equal `Example.SerializeToString(deterministic=True)`
+(map keys sorted) framed as `tf.io.TFRecordWriter` frames them, which tests
+check against TensorFlow. Not needing TensorFlow in the Beam workers also
+keeps them light.
 """
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import google_crc32c
 import numpy as np
 
 _MAX_VARINT_BYTES = 5  # values below 2**35: token ids, positions, masks, labels
 _CRC_MASK_DELTA = 0xA282EAD8
+
+
+class _Column(NamedTuple):
+    """One byte string per row, back to back in `flat` (uint8); `lengths[i]` bytes belong to row i."""
+
+    flat: np.ndarray
+    lengths: np.ndarray  # int64
+
+
+def _exclusive_cumsum(values: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(values), dtype=np.int64)
+    np.cumsum(values[:-1], out=out[1:])
+    return out
+
+
+def _table_column(table: Sequence[bytes], which: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(source bytes, start in them, length) of table[which[i]] for every row: few distinct strings
+    (headers, lengths and their CRCs) chosen per row."""
+    lengths = np.array([len(entry) for entry in table], dtype=np.int64)
+    return b"".join(table), _exclusive_cumsum(lengths)[which], lengths[which]
+
+
+def _assemble(parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows made of parts: row i is part 0's bytes source[start[i]:start[i] + length[i]], then part 1's, ...
+    Returns (all rows back to back as uint8, each row's length); one gather over the output bytes."""
+    source = np.concatenate([part[0] for part in parts])
+    bases = _exclusive_cumsum(np.array([len(part[0]) for part in parts], dtype=np.int64))
+    starts = np.stack([base + part[1] for base, part in zip(bases, parts)], axis=1).ravel()
+    lengths = np.stack([part[2] for part in parts], axis=1)
+    spans = lengths.ravel()
+    total = int(spans.sum())
+    index_type = np.int32 if total < 2**31 and len(source) < 2**31 else np.int64
+    # Each output byte's source position: consecutive within a span, jumping at span starts.
+    index = np.ones(total, dtype=index_type)
+    out_starts = _exclusive_cumsum(spans)
+    used = spans > 0
+    jumps = starts[used] - np.concatenate([[0], (starts[used] + spans[used])[:-1]]) + 1
+    index[out_starts[used]] = jumps.astype(index_type)
+    if total:
+        index[0] -= 1
+    return source[np.cumsum(index, dtype=index_type)], lengths.sum(axis=1)
 
 
 def _varint(value: int) -> bytes:
@@ -28,62 +74,121 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _length_delimited(field_tag: int, payload: bytes) -> bytes:
-    return bytes((field_tag,)) + _varint(len(payload)) + payload
-
-
-def _packed_varint_rows(values: np.ndarray) -> list[bytes]:
+def _varint_rows(values: np.ndarray) -> _Column:
     """Each row's values as packed varints (protobuf's encoding of repeated int64)."""
     values = np.asarray(values, dtype=np.int64)
-    if values.size and (values.min() < 0 or values.max() >= 1 << (7 * _MAX_VARINT_BYTES)):
+    smallest, largest = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if smallest < 0 or largest >= 1 << (7 * _MAX_VARINT_BYTES):
         raise ValueError("feature values must be in [0, 2**35)")
-    if values.size and values.max() < 0x80:  # masks, segment ids, labels: one byte per value
-        return _fixed_width_rows(values.astype(np.uint8))
-    widths = np.ones(values.shape, dtype=np.int64)
-    for k in range(1, _MAX_VARINT_BYTES):
-        widths += values >= (1 << (7 * k))
-    groups = np.arange(int(widths.max(initial=1)))
-    septets = (values[..., None] >> (7 * groups)) & 0x7F
-    continued = groups < (widths[..., None] - 1)
-    encoded = (septets | (continued << 7)).astype(np.uint8)[groups < widths[..., None]]
-    flat = encoded.tobytes()
-    ends = np.cumsum(widths.sum(axis=1)).tolist()
-    return [flat[start:end] for start, end in zip([0, *ends[:-1]], ends)]
+    if largest < 0x80:  # masks, segment ids, labels: one byte per value
+        return _Column(values.astype(np.uint8).ravel(), np.full(len(values), values.shape[1], dtype=np.int64))
+    most = max(1, (largest.bit_length() + 6) // 7)  # bytes of the widest varint
+    values = values.astype(np.uint32 if largest < 2**32 else np.uint64)
+    kind = values.dtype.type
+    widths = np.ones(values.shape, dtype=np.uint8)
+    for k in range(1, most):
+        widths += values >= kind(1 << (7 * k))
+    septets = np.empty(values.shape + (most,), dtype=np.uint8)
+    for k in range(most):
+        septet = ((values >> kind(7 * k)) & kind(0x7F)).astype(np.uint8)
+        septets[..., k] = septet | ((widths > k + 1).view(np.uint8) << 7) if k + 1 < most else septet
+    return _Column(septets[np.arange(most) < widths[..., None]], widths.sum(axis=1, dtype=np.int64))
 
 
-def _fixed_width_rows(values: np.ndarray) -> list[bytes]:
-    data = np.ascontiguousarray(values).tobytes()
-    row_bytes = len(data) // len(values) if len(values) else 0
-    return [data[start:start + row_bytes] for start in range(0, len(data), row_bytes or 1)]
+def _float_rows(values: np.ndarray) -> _Column:
+    values = np.ascontiguousarray(values, dtype="<f4")
+    return _Column(values.view(np.uint8).ravel(), np.full(len(values), 4 * values.shape[1], dtype=np.int64))
 
 
-def _packed_float_rows(values: np.ndarray) -> list[bytes]:
-    return _fixed_width_rows(np.asarray(values, dtype="<f4"))
-
-
-class _EntryHeaders(dict):
-    """Bytes of a feature's map entry before its packed payload, by payload length.
+def _entry_header(name: bytes, list_tag: int, payload_length: int) -> bytes:
+    """The bytes of a feature's map entry before its packed payload of `payload_length` bytes.
 
     Entry = {key: 1, value: 2 = Feature{int64_list: 3 | float_list: 2 = List{value: 1 (packed)}}};
-    every length in it follows from the payload length, and few lengths occur.
+    an empty repeated field is omitted, so an empty list is an empty message.
     """
+    key = b"\x0a" + _varint(len(name)) + name
+    packed_header = b"\x0a" + _varint(payload_length) if payload_length else b""
+    list_length = len(packed_header) + payload_length
+    feature_header = bytes((list_tag,)) + _varint(list_length)
+    feature_length = len(feature_header) + list_length
+    value_header = b"\x12" + _varint(feature_length)
+    body_length = len(key) + len(value_header) + feature_length
+    return b"\x0a" + _varint(body_length) + key + value_header + feature_header + packed_header
 
-    def __init__(self, name: str, list_tag: int) -> None:
-        super().__init__()
-        self.key = _length_delimited(0x0A, name.encode("utf-8"))
-        self.list_tag = list_tag
 
-    def __missing__(self, payload_length: int) -> bytes:
-        # An empty repeated field is omitted, so an empty list is an empty message.
-        packed_header = b"\x0a" + _varint(payload_length) if payload_length else b""
-        list_length = len(packed_header) + payload_length
-        feature_header = bytes((self.list_tag,)) + _varint(list_length)
-        feature_length = len(feature_header) + list_length
-        value_header = b"\x12" + _varint(feature_length)
-        body_length = len(self.key) + len(value_header) + feature_length
-        header = b"\x0a" + _varint(body_length) + self.key + value_header + feature_header + packed_header
-        self[payload_length] = header
-        return header
+def _framed_rows(features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's serialized Example (its features' map entries in name order) framed as a TFRecord
+    (length, masked CRC of the length, Example, masked CRC of the Example); (bytes, lengths) as _assemble."""
+    counts = {len(features[name]) for name in features}
+    if len(counts) != 1:
+        raise ValueError(f"all features need the same number of rows, got {sorted(counts)}")
+    rows = counts.pop()
+    entries = []
+    for name in sorted(features):
+        values = np.asarray(features[name])
+        if values.ndim != 2:
+            raise ValueError(f"feature {name!r} must be 2-D [rows, values], got shape {values.shape}")
+        is_float = np.issubdtype(values.dtype, np.floating)
+        payloads = _float_rows(values) if is_float else _varint_rows(values)
+        sizes, which = np.unique(payloads.lengths, return_inverse=True)
+        headers = [_entry_header(name.encode("utf-8"), 0x12 if is_float else 0x1A, int(size)) for size in sizes]
+        entries += [_table_column(headers, which),
+                    (payloads.flat, _exclusive_cumsum(payloads.lengths), payloads.lengths)]
+    body_lengths = sum(part[2] for part in entries)
+    bodies, which = np.unique(body_lengths, return_inverse=True)
+    heads = [b"\x0a" + _varint(int(length)) for length in bodies]  # the Example's field 1
+    record_lengths = [len(head) + int(length) for head, length in zip(heads, bodies)]
+    length_bytes = [length.to_bytes(8, "little") for length in record_lengths]
+    no_crc = (np.zeros(4, dtype=np.uint8), np.zeros(rows, dtype=np.int64), np.full(rows, 4, dtype=np.int64))
+    parts = [_table_column(length_bytes, which), _table_column([_masked_crc(b) for b in length_bytes], which),
+             _table_column(heads, which), *entries, no_crc]
+    data, lengths = _assemble([(np.frombuffer(part[0], np.uint8) if isinstance(part[0], bytes) else part[0],
+                                *part[1:]) for part in parts])
+    # The records' CRCs, written over the zeros left for them.
+    ends = np.cumsum(lengths)
+    record_starts, crc_starts = ends - lengths + 12, ends - 4
+    raw = data.tobytes()
+    crcs = b"".join(_masked_crc(raw[start:end]) for start, end in zip(record_starts.tolist(), crc_starts.tolist()))
+    data[(crc_starts[:, None] + np.arange(4)).ravel()] = np.frombuffer(crcs, dtype=np.uint8)
+    return data, lengths
+
+
+def _masked_crc(data: bytes) -> bytes:
+    crc = google_crc32c.value(data)
+    return ((((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+class RecordBlock(NamedTuple):
+    """TFRecord-framed records back to back, as a .tfrecord file holds them."""
+
+    data: bytes
+    ends: np.ndarray  # int64: where each record's frame ends in `data`
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def take(self, rows: np.ndarray) -> RecordBlock:
+        """The records at `rows`, in that order."""
+        # Slicing the bytes costs a fraction of a microsecond a record; a numpy gather would need an
+        # 8-byte index per byte moved (hundreds of MB for a shard).
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = np.concatenate([[0], self.ends[:-1]]).astype(np.int64)
+        data = self.data
+        return RecordBlock(b"".join([data[start:end] for start, end in zip(starts[rows].tolist(),
+                                                                           self.ends[rows].tolist())]),
+                           np.cumsum(self.ends[rows] - starts[rows], dtype=np.int64))
+
+    @staticmethod
+    def concat(blocks: Sequence[RecordBlock]) -> RecordBlock:
+        offsets = np.cumsum([0] + [len(block.data) for block in blocks], dtype=np.int64)
+        ends = [block.ends + offset for block, offset in zip(blocks, offsets)]
+        return RecordBlock(b"".join(block.data for block in blocks),
+                           np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64))
+
+    def records(self) -> list[bytes]:
+        """Each record's frame (length, its CRC, data, its CRC)."""
+        starts = [0, *self.ends[:-1].tolist()]
+        return [self.data[start:end] for start, end in zip(starts, self.ends.tolist())]
 
 
 def encode_examples(features: Mapping[str, np.ndarray]) -> list[bytes]:
@@ -91,29 +196,11 @@ def encode_examples(features: Mapping[str, np.ndarray]) -> list[bytes]:
 
     Integer arrays become Int64List features, floating arrays FloatList.
     """
-    names = sorted(features)
-    counts = {len(features[name]) for name in names}
-    if len(counts) != 1:
-        raise ValueError(f"all features need the same number of rows, got {sorted(counts)}")
-    columns = []
-    for name in names:
-        values = np.asarray(features[name])
-        is_float = np.issubdtype(values.dtype, np.floating)
-        payloads = _packed_float_rows(values) if is_float else _packed_varint_rows(values)
-        headers = _EntryHeaders(name, 0x12 if is_float else 0x1A)
-        columns.append([headers[len(payload)] + payload for payload in payloads])
-    return [_length_delimited(0x0A, b"".join(entries)) for entries in zip(*columns)]
+    return [record[12:-4] for record in framed_examples(features).records()]
 
 
-def _masked_crc(data: bytes) -> bytes:
-    crc = google_crc32c.value(data)
-    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF)
-
-
-def frame_records(records: Iterable[bytes]) -> bytes:
-    """TFRecord file bytes: length, masked CRC32C of the length, data, masked CRC32C of the data."""
-    parts = []
-    for record in records:
-        length = struct.pack("<Q", len(record))
-        parts += (length, _masked_crc(length), record, _masked_crc(record))
-    return b"".join(parts)
+def framed_examples(features: Mapping[str, np.ndarray]) -> RecordBlock:
+    """`encode_examples(features)` framed as TFRecords: length (uint64 LE), masked CRC32C of the length,
+    the Example, masked CRC32C of the Example."""
+    data, lengths = _framed_rows(features)
+    return RecordBlock(data.tobytes(), np.cumsum(lengths, dtype=np.int64))

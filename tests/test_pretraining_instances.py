@@ -23,7 +23,7 @@ from pipelines.pretraining_instances import (
 )
 from pipelines.pretraining_pipeline import _pack
 from pipelines.pretraining_tokens import DocumentTokenizer, check_vocab_case, chinese_word_continuations
-from pipelines.tfrecord_examples import encode_examples, frame_records
+from pipelines.tfrecord_examples import encode_examples
 from tests.reference_bert import import_reference
 from vocab.tokenization import FullTokenizer, load_vocab
 
@@ -308,11 +308,12 @@ def test_batch_encodes_parseable_instances_and_frames_valid_records(tmp_path):
     batch = InstanceBatch(options, SPECIAL)
     batch.add_pair(11, np.arange(2000, 2020, dtype=np.int32), np.arange(3000, 3030, dtype=np.int32), None, None, True)
     batch.add_pair(12, np.arange(2000, 2003, dtype=np.int32), np.arange(3000, 3002, dtype=np.int32), None, None, False)
-    encoded = batch.encode()
+    orders, records = batch.encode()
     assert batch.counts["instances"] == 2 and batch.counts["random_next"] == 1
     assert batch.counts["truncated_tokens"] == 50 - 29
+    assert len(orders) == len(records) == 2 and orders.dtype == np.int64 and (orders >= 0).all()
     path = tmp_path / "x.tfrecord"
-    path.write_bytes(frame_records(example for _, example in encoded))
+    path.write_bytes(records.data)
     spec = {"input_ids": tf.io.FixedLenFeature([32], tf.int64), "input_mask": tf.io.FixedLenFeature([32], tf.int64),
             "segment_ids": tf.io.FixedLenFeature([32], tf.int64),
             "masked_lm_positions": tf.io.FixedLenFeature([5], tf.int64),
