@@ -115,11 +115,16 @@ def random_words(instance_seeds: np.ndarray, stream: int, count: int, first: int
     Value j is mix(mix(seed + stream * G) + (j + 1) * G), G the golden-ratio
     increment; `% n` turns a value into a draw from range(n) (bias below n / 2**64).
     """
+    columns = np.arange(first, first + count, dtype=np.uint64)
+    return random_words_at(np.asarray(instance_seeds, dtype=np.uint64)[:, None], stream, columns[None, :])
+
+
+def random_words_at(instance_seeds: np.ndarray, stream: int, columns: np.ndarray) -> np.ndarray:
+    """Value columns[...] of `stream` for instance_seeds[...] (broadcast together), as random_words
+    defines it: the values a batch needs at a few positions, without those of every position."""
     with np.errstate(over="ignore"):
-        seeds = np.asarray(instance_seeds, dtype=np.uint64)
-        base = _mix(seeds + np.uint64(stream) * np.uint64(_GOLDEN))
-        steps = np.arange(first + 1, first + count + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
-        return _mix(base[:, None] + steps[None, :])
+        base = _mix(np.asarray(instance_seeds, dtype=np.uint64) + np.uint64(stream) * np.uint64(_GOLDEN))
+        return _mix(base + (np.asarray(columns, dtype=np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN))
 
 
 def instance_seeds(round_seed: int, count: int, first: int = 0) -> np.ndarray:
@@ -231,13 +236,15 @@ def mask_tokens(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, see
     The chosen positions are the `wanted` candidates with the smallest PICK
     values: a uniform random subset, as the reference's shuffle-and-take.
     """
-    count, width = ids.shape
     wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
-    keys = np.where(candidate, random_words(seeds, PICK, width), np.uint64(_MASK64))
-    ranks = np.empty_like(keys, dtype=np.int64)
-    np.put_along_axis(ranks, np.argsort(keys, axis=1, kind="stable"), np.arange(width)[None, :].repeat(count, 0),
-                      axis=1)
-    chosen = candidate & (ranks < wanted[:, None])
+    keys = np.where(candidate, random_words(seeds, PICK, ids.shape[1]), np.uint64(_MASK64))
+    most = int(wanted.max(initial=0))
+    if most == 0:
+        return _apply_choices(ids, np.zeros_like(candidate), seeds, options, special)
+    # Each row's wanted-th smallest key bounds its choice (64-bit keys of distinct positions do not tie).
+    smallest = np.sort(np.partition(keys, most - 1, axis=1)[:, :most], axis=1)
+    bound = np.take_along_axis(smallest, np.maximum(wanted - 1, 0)[:, None], axis=1)
+    chosen = candidate & (keys <= bound) & (wanted > 0)[:, None]
     return _apply_choices(ids, chosen, seeds, options, special)
 
 
@@ -245,14 +252,16 @@ def _apply_choices(ids: np.ndarray, chosen: np.ndarray, seeds: np.ndarray, optio
                    special: SpecialIds, first_of_word: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """80% [MASK], 10% kept, 10% random entry at chosen positions; the draw is read at `first_of_word`."""
     width = ids.shape[1]
-    decide_at = np.arange(width)[None, :] if first_of_word is None else first_of_word
-    to_mask = np.take_along_axis(uniform(random_words(seeds, DECIDE, width)), decide_at, axis=1) < 0.8
-    keep = np.take_along_axis(uniform(random_words(seeds, KEEP, width)), decide_at, axis=1) < 0.5
-    replacement = (random_words(seeds, REPLACE, width) % np.uint64(special.vocab_size)).astype(ids.dtype)
+    rows, columns = np.nonzero(chosen)
+    decide_at = columns if first_of_word is None else first_of_word[rows, columns]
+    row_seeds = seeds[rows]
+    to_mask = uniform(random_words_at(row_seeds, DECIDE, decide_at)) < 0.8
+    keep = uniform(random_words_at(row_seeds, KEEP, decide_at)) < 0.5
+    replacement = (random_words_at(row_seeds, REPLACE, columns) % np.uint64(special.vocab_size)).astype(ids.dtype)
     originals = ids.copy()
-    ids[chosen & to_mask] = special.mask
-    randomized = chosen & ~to_mask & ~keep
-    ids[randomized] = replacement[randomized]
+    ids[rows[to_mask], columns[to_mask]] = special.mask
+    randomized = ~to_mask & ~keep
+    ids[rows[randomized], columns[randomized]] = replacement[randomized]
     positions = np.sort(np.where(chosen, np.arange(width), width), axis=1)[:, :options.max_predictions_per_seq]
     valid = positions < width
     positions = np.where(valid, positions, 0)
