@@ -14,6 +14,7 @@ from pipelines.finetune_command import add_training_arguments, make_strategy, tr
 if TYPE_CHECKING:
     from bert_model.finetuning import Finetuner
     from bert_model.squad_data import SquadExample
+    from bert_model.squad_postprocess import DecodingOptions
     from vocab.tokenization import FullTokenizer
 
 _log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from bert_model.finetuning import Finetuner
     from bert_model.squad_data import SquadFormatError, check_lengths, read_squad_examples
     from bert_model.squad_model import BertSquad, span_loss
+    from bert_model.squad_postprocess import DecodingOptions
     from vocab.tokenization import FullTokenizer, VocabError
 
     if not (args.do_train or args.do_predict):
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--do_{'train' if name == 'train_file' else 'predict'} needs --{name}")
     try:
         check_lengths(args.max_seq_length, args.doc_stride, args.max_query_length)
+        decoding = DecodingOptions(args.n_best_size, args.max_answer_length, args.do_lower_case,
+                                   args.version_2_with_negative, args.null_score_diff_threshold)
         config = BertConfig.from_json_file(args.bert_config_file)
         if args.max_seq_length > config.max_position_embeddings:
             raise UsageError(f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings "
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             summary.append(f"skipped {read_stats.skipped_answer_mismatch} of {read_stats.questions} training "
                            "questions whose answer text is not at its answer_start")
     if args.do_predict:
-        scores = predict(tuner, predict_examples, tokenizer, args)
+        scores = predict(tuner, predict_examples, tokenizer, decoding, args)
         summary.append(f"predicted {len(predict_examples)} questions")
         if scores:
             summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f}")
@@ -133,7 +137,7 @@ def train(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullTokeniz
                                                       seed=options.seed, input_context=context))
 
 
-def predict(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullTokenizer,
+def predict(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullTokenizer, decoding: DecodingOptions,
             args: argparse.Namespace) -> dict[str, float] | None:
     """Writes the prediction files and, when the predict file has answers, eval_results.json; returns those
     scores (None without answers)."""
@@ -142,7 +146,7 @@ def predict(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullToken
     from bert_model.finetuning import feature_spec, pad_to_batches, record_dataset, write_records
     from bert_model.squad_data import convert_examples_to_features, feature_arrays, load_squad_json
     from bert_model.squad_metrics import evaluate, gold_answers
-    from bert_model.squad_postprocess import DecodingOptions, RawResult, predict_answers, write_predictions
+    from bert_model.squad_postprocess import RawResult, predict_answers, write_predictions
 
     features = list(convert_examples_to_features(examples, tokenizer, args.max_seq_length, args.doc_stride,
                                                  args.max_query_length, is_training=False))
@@ -154,11 +158,6 @@ def predict(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullToken
     outputs = tuner.predict(record_dataset(path, feature_spec(arrays), args.predict_batch_size, is_training=False))
     results = [RawResult(feature.unique_id, start, end)
                for feature, start, end in zip(features, outputs["start_logits"], outputs["end_logits"])]
-    try:
-        decoding = DecodingOptions(args.n_best_size, args.max_answer_length, args.do_lower_case,
-                                   args.version_2_with_negative, args.null_score_diff_threshold)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     predictions = predict_answers(examples, features, results, decoding)
     write_predictions(predictions, args.output_dir, args.version_2_with_negative)
 

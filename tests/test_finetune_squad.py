@@ -316,7 +316,9 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
                           (["--do_predict", "--predict_file", str(SQUAD), "--max_query_length", "93"],
                            "must be greater than max_query_length"),
                           (["--do_train", "--train_file", str(empty)], "empty.json is empty"),
-                          (["--do_predict", "--predict_file", str(SQUAD)], "no checkpoint at")):
+                          (["--do_predict", "--predict_file", str(SQUAD)], "no checkpoint at"),
+                          (["--do_predict", "--predict_file", str(SQUAD), "--n_best_size", "0"],
+                           "n_best_size and max_answer_length must be at least 1")):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["finetune", "squad", *common, *args])
         assert exit_info.value.code == 2
