@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines import pretraining_pipeline
 from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline
@@ -60,6 +62,10 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num_shards", type=int, default=0,
                        help="TFRecord shards per length; 0 = about 64 MB each (a shard is held in memory while written)")
     group.add_argument("--compression", choices=("none", "gzip"), default="none")
+    group.add_argument("--instance_handoff", choices=("auto", *pretraining_pipeline.HANDOFFS), default="auto",
+                       help="how instances reach the shard writers: through Beam's shuffle, or as files under "
+                       "OUT/seqL/_pieces with only their paths shuffled (far less time and memory on the "
+                       "DirectRunner); auto = files on the DirectRunner, shuffle elsewhere. Same output bytes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +130,14 @@ def pretraining_options(args: argparse.Namespace, output: str, vocab_path: str, 
         vocab_file=vocab_path, vocab_sha256=sha256, input_stats=input_stats)
 
 
+def instance_handoff(choice: str, beam_args: list[str]) -> str:
+    """--instance_handoff, with auto resolved: "files" on the DirectRunner (Beam's default runner)."""
+    if choice != "auto":
+        return choice
+    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
+    return "files" if runner is None or "direct" in runner.lower() else "shuffle"
+
+
 def read_metadata(folder: str) -> DatasetMetadata:
     with FileSystems.open(f"{folder}/{METADATA_FILE}") as handle:
         return DatasetMetadata.from_json(handle.read().decode("utf-8"))
@@ -135,7 +149,8 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     parquet, text, input_stats = resolve_inputs(inputs)
     # The vocab is read here and travels inside the pipeline, so only the documents must be on workers' reach.
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
-    options = pretraining_options(args, output, vocab_path, sha256, input_stats)
+    options = dataclasses.replace(pretraining_options(args, output, vocab_path, sha256, input_stats),
+                                  handoff=instance_handoff(args.instance_handoff, beam_args))
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)

@@ -21,7 +21,8 @@ holding the corpus:
    uniformly over the shards and each shard is shuffled.
 
 Memory per worker is a range group (tens of documents and the requests to
-them) or one shard being written, whatever the corpus size.
+them) or one shard being written, whatever the corpus size. How the
+instances reach the shard writers (Beam's shuffle, or files) is HANDOFFS'.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import itertools
 import math
 import posixpath
 import random
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +43,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.pretraining_instances import (
     DONOR_RANK,
@@ -71,6 +76,15 @@ _MAX_RANGES = 1 << 20  # beyond ~32M documents, ranges grow instead of the side 
 _SHARD_BYTES = 64 * 2**20  # automatic sharding target; a shard is held in memory while written
 COUNTS = "counts"
 REQUESTS = "requests"
+# How instance bytes travel from the instance makers to the shard writers. "shuffle": as Beam elements,
+# through the runner's shuffle (Dataflow's shuffle service). "files": written by the makers to files under
+# OUT/seqL/_pieces, only their paths shuffled. The DirectRunner keeps every shuffled byte in its own
+# process (and, with worker processes, sends each through gRPC twice): instance bytes are most of the
+# data, so locally "files" saves much of the time and memory. On Dataflow the many small files would cost
+# more than the shuffle service. Both give byte-identical shards.
+HANDOFFS = ("shuffle", "files")
+PIECES_FOLDER = "_pieces"
+_SPOOL_BYTES = 32 * 2**20  # instance bytes a maker holds before writing them out ("files")
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,11 @@ class PretrainingOptions:
     vocab_sha256: str = ""
     input_stats: dict = field(default_factory=dict)
     docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
+    handoff: str = "shuffle"  # how instances reach the shard writers: see HANDOFFS
+
+    def __post_init__(self) -> None:
+        if self.handoff not in HANDOFFS:
+            raise ValueError(f"unknown instance handoff {self.handoff!r}; use one of {', '.join(HANDOFFS)}")
 
     @property
     def nsp(self) -> bool:
@@ -267,12 +286,17 @@ class _MakesInstances(_Counting):
     def __init__(self, options: PretrainingOptions, special: SpecialIds) -> None:
         self.options, self.special = options, special
 
+    def start_bundle(self) -> None:
+        self.spool: dict[tuple[int, int], list[ShardPiece]] = {}
+        self.spooled = 0
+
     def new_batches(self) -> dict[int, InstanceBatch]:
         return {length.max_seq_length: InstanceBatch(length, self.special)
                 for length in self.options.lengths}
 
     def emit(self, batches: dict[int, InstanceBatch], layout: Layout, counts: Counter) -> Iterator:
-        """((length, shard), ShardPiece) per shard the batches' instances go to."""
+        """Per shard the batches' instances go to: ((length, shard), ShardPiece), or with the "files"
+        handoff ((length, shard), path of a pieces file) whenever enough instances are spooled."""
         for length, batch in batches.items():
             orders, records = batch.encode()
             shard_of = orders % layout.shards[length]
@@ -280,8 +304,27 @@ class _MakesInstances(_Counting):
                 counts[f"seq{length}_{name}"] += value
             for shard in np.unique(shard_of).tolist():
                 rows = np.flatnonzero(shard_of == shard)
-                yield (length, shard), ShardPiece(orders[rows], records.take(rows))
+                piece = ShardPiece(orders[rows], records.take(rows))
+                if self.options.handoff == "shuffle":
+                    yield (length, shard), piece
+                else:
+                    self.spool.setdefault((length, shard), []).append(piece)
+                    self.spooled += len(piece.records.data)
+        if self.spooled > _SPOOL_BYTES:
+            yield from self.flush()
         yield from self.count(counts)
+
+    def flush(self) -> Iterator[tuple[tuple[int, int], str]]:
+        """Writes the spooled pieces, a file per shard; ((length, shard), path) of each."""
+        for (length, shard), pieces in sorted(self.spool.items()):
+            path = f"{self.options.output}/{length_folder(length)}/{PIECES_FOLDER}/{shard:05d}-{uuid.uuid4().hex}"
+            write_pieces(path, pieces)
+            yield (length, shard), path
+        self.start_bundle()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for element in self.flush():
+            yield WindowedValue(element, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class CreateInstances(_MakesInstances):
@@ -420,6 +463,38 @@ class ShardPiece(NamedTuple):
     records: RecordBlock
 
 
+def write_pieces(path: str, pieces: list[ShardPiece]) -> None:
+    """One pieces file: instance count and data length (int64), order keys, record ends, records."""
+    orders = np.concatenate([piece.orders for piece in pieces])
+    records = RecordBlock.concat([piece.records for piece in pieces])
+    header = np.array([len(orders), len(records.data)], dtype="<i8")
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        for part in (header.tobytes(), orders.astype("<i8").tobytes(), records.ends.astype("<i8").tobytes(),
+                     records.data):
+            handle.write(part)
+
+
+def read_pieces(path: str) -> ShardPiece:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        data = handle.read()
+    count, size = np.frombuffer(data[:16], dtype="<i8").tolist()
+    arrays = np.frombuffer(data[16:16 + 16 * count], dtype="<i8").astype(np.int64)
+    records = data[16 + 16 * count:]
+    if len(records) != size:
+        raise OSError(f"{path}: {len(records)} bytes of records, the header says {size} (truncated file?)")
+    return ShardPiece(arrays[:count], RecordBlock(records, arrays[count:]))
+
+
+def remove_pieces(folder: str) -> None:
+    """Deletes OUT/seqL/_pieces: every pieces file, those of retried bundles included."""
+    pieces = f"{folder}/{PIECES_FOLDER}"
+    matched = [metadata.path for metadata in FileSystems.match([f"{pieces}/*"])[0].metadata_list]
+    if matched:
+        FileSystems.delete(matched)
+    if FileSystems.exists(pieces):  # a local folder; object stores have none
+        FileSystems.delete([pieces])
+
+
 def write_shard(folder: str, shard: int, num_shards: int, pieces: Iterable[ShardPiece],
                 compression: str | None) -> tuple[int, int]:
     """Writes one shard in order-key order (the bytes break ties); returns (shard, instances)."""
@@ -443,7 +518,8 @@ class WriteShards(beam.DoFn):
         self.folders, self.compression = folders, compression
 
     def process(self, element, layout: Layout):
-        (size, shard), pieces = element
+        (size, shard), items = element
+        pieces = [read_pieces(item) if isinstance(item, str) else item for item in items]
         yield (size, *write_shard(self.folders[size], shard, layout.shards[size], pieces, self.compression))
 
 
@@ -462,6 +538,7 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
         size = length.max_seq_length
         folder = f"{options.output}/{length_folder(size)}"
         num_shards = layout.shards[size]
+        remove_pieces(folder)
         done = {shard: count for written_size, shard, count in written if written_size == size}
         for shard in sorted(set(range(num_shards)) - set(done)):
             done[shard] = write_shard(folder, shard, num_shards, (), options.compression)[1]

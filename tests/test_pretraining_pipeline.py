@@ -12,9 +12,10 @@ import pytest
 from pipelines import pretraining_pipeline
 from pipelines.cli import main
 from pipelines.document_writer import documents_table
-from pipelines.pretraining_command import load_tokenizer
+from pipelines.pretraining_command import instance_handoff, load_tokenizer
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import DatasetMetadata, feature_spec
+from pipelines.pretraining_pipeline import PIECES_FOLDER
 from pipelines.records import Document
 from tests.reference_bert import import_reference
 
@@ -153,13 +154,39 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
     assert {y for _, y in pairs} == ranges
 
 
-def test_output_is_byte_identical_with_two_workers(tmp_path, books_output):
-    run_stage(tmp_path, "--lengths", "128:20,512:80", "--dupe_factor", "2", *MULTI)
+def _same_files(folder: Path, other: Path) -> None:
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(p.name for p in other.iterdir()) and PIECES_FOLDER not in names
+    for name in names:
+        assert (folder / name).read_bytes() == (other / name).read_bytes(), name
+
+
+def test_output_is_byte_identical_with_two_workers_and_either_handoff(tmp_path, books_output):
+    # books_output: one process, instances handed to the shard writers as files (auto on the DirectRunner).
+    run_stage(tmp_path, "--lengths", "128:20,512:80", "--dupe_factor", "2", "--instance_handoff", "shuffle", *MULTI)
     for folder in ("seq128", "seq512"):
-        ours = sorted(p.name for p in (books_output / folder).iterdir())
-        assert ours == sorted(p.name for p in (tmp_path / folder).iterdir())
-        for name in ours:
-            assert (books_output / folder / name).read_bytes() == (tmp_path / folder / name).read_bytes(), name
+        _same_files(books_output / folder, tmp_path / folder)
+
+
+def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypatch):
+    run_stage(tmp_path / "shuffle", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
+              "--instance_handoff", "shuffle")
+    written = []
+    original = pretraining_pipeline.write_pieces
+    monkeypatch.setattr(pretraining_pipeline, "_SPOOL_BYTES", 1)  # write out after every range group
+    monkeypatch.setattr(pretraining_pipeline, "write_pieces", lambda path, pieces: (written.append(path),
+                                                                                    original(path, pieces)))
+    run_stage(tmp_path / "files", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
+              "--instance_handoff", "files")
+    assert len(written) > 6 and all(f"/seq64/{PIECES_FOLDER}/" in path for path in written)
+    _same_files(tmp_path / "shuffle" / "seq64", tmp_path / "files" / "seq64")
+
+
+def test_instance_handoff_auto_follows_the_runner():
+    assert instance_handoff("auto", []) == "files"
+    assert instance_handoff("auto", ["--runner", "DirectRunner"]) == "files"
+    assert instance_handoff("auto", ["--runner", "DataflowRunner"]) == "shuffle"
+    assert instance_handoff("shuffle", []) == "shuffle"
 
 
 def test_shards_are_gzip_and_instances_spread_over_them(tmp_path):
