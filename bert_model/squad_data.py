@@ -156,21 +156,22 @@ def iter_questions(articles: Sequence[Any], path: str) -> Iterator[tuple[str, di
                 yield context, qa, f"{qa_where} (id {qas_id})"
 
 
-def read_squad_examples(path: str, is_training: bool, version_2_with_negative: bool = False
-                        ) -> tuple[list[SquadExample], ReadStats]:
+def read_squad_examples(path: str, is_training: bool, version_2_with_negative: bool = False,
+                        articles: Sequence[Any] | None = None) -> tuple[list[SquadExample], ReadStats]:
     """The examples of a SQuAD file, as the reference's read_squad_examples, and what was skipped.
 
     Answers are read only for training (prediction needs none). In training
     each answerable question must have exactly one answer (SquadFormatError
     otherwise, as the reference refuses it); with `version_2_with_negative`,
-    `is_impossible` questions train towards [CLS].
+    `is_impossible` questions train towards [CLS]. `articles` is the file's
+    `load_squad_json`, for a caller that has it already.
     """
     stats = ReadStats()
     examples: list[SquadExample] = []
     words: list[str] = []
     word_starts: list[int] = []
     last_context = None
-    for context, qa, where in iter_questions(load_squad_json(path), path):
+    for context, qa, where in iter_questions(load_squad_json(path) if articles is None else articles, path):
         if context is not last_context:  # questions of a paragraph share its words
             words, word_starts = split_context(context)
             last_context = context

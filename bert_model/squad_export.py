@@ -75,9 +75,10 @@ class _SquadServing(tf.Module):
                    & (offset < self.max_answer_length))
         scores = tf.where(allowed, start[:, :, None] + end[:, None, :], float("-inf"))
         width = tf.shape(ids)[1]
-        flat = tf.argmax(tf.reshape(scores, [tf.shape(ids)[0], -1]), axis=1, output_type=tf.int32)
+        pairs = tf.reshape(scores, [tf.shape(ids)[0], -1])  # (start, end) flattened
+        flat = tf.argmax(pairs, axis=1, output_type=tf.int32)
         best_start, best_end = flat // width, flat % width
-        best = tf.gather(tf.reshape(scores, [tf.shape(ids)[0], -1]), flat, batch_dims=1)
+        best = tf.gather(pairs, flat, batch_dims=1)
         span = (positions >= best_start[:, None]) & (positions <= best_end[:, None])
         pieces = tf.ragged.boolean_mask(tf.gather(self.pieces, ids), span)
         text = tf.strings.regex_replace(tf.strings.reduce_join(pieces, axis=1, separator=" "), " ##", "")

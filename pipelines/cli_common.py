@@ -87,10 +87,14 @@ def template_location(beam_args: list[str]) -> str | None:
     return PipelineOptions(beam_args).view_as(GoogleCloudOptions).template_location
 
 
+def runner_name(beam_args: list[str]) -> str:
+    """The --runner among Beam's flags, lower-cased; "" for Beam's default (the DirectRunner)."""
+    return (PipelineOptions(beam_args).view_as(StandardOptions).runner or "").lower()
+
+
 def check_worker_readable(beam_args: list[str], paths: Iterable[str], what: str) -> None:
     """Refuses paths on this machine's disk when the job runs on Dataflow's workers, which cannot see it."""
-    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner or ""
-    if "dataflow" not in runner.lower():
+    if "dataflow" not in runner_name(beam_args):
         return
     local = sorted({path for path in paths if FileSystems.get_scheme(path) in (None, "file")})
     if local:

@@ -56,16 +56,18 @@ def run(args: argparse.Namespace) -> int:
     from bert_model.checkpoints import CheckpointError
     from bert_model.config import BertConfig, ConfigError
     from bert_model.finetuning import Finetuner
-    from bert_model.squad_data import SquadFormatError, check_lengths, read_squad_examples
+    from bert_model.squad_data import SquadFormatError, check_lengths, load_squad_json, read_squad_examples
+    from bert_model.squad_metrics import gold_answers
     from bert_model.squad_model import BertSquad, span_loss
     from bert_model.squad_postprocess import DecodingOptions
     from vocab.tokenization import FullTokenizer, VocabError
 
     if not (args.do_train or args.do_predict):
         raise UsageError("give at least one of --do_train, --do_predict")
-    for wanted, name in ((args.do_train, "train_file"), (args.do_predict, "predict_file")):
-        if wanted and not getattr(args, name):
-            raise UsageError(f"--do_{'train' if name == 'train_file' else 'predict'} needs --{name}")
+    for wanted, flag, file in ((args.do_train, "--do_train", args.train_file),
+                               (args.do_predict, "--do_predict", args.predict_file)):
+        if wanted and not file:
+            raise UsageError(f"{flag} needs --{flag[5:]}_file")
     try:
         check_lengths(args.max_seq_length, args.doc_stride, args.max_query_length)
         decoding = DecodingOptions(args.n_best_size, args.max_answer_length, args.do_lower_case,
@@ -78,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
         # Both files are read and checked before any training starts.
         train_examples, read_stats = (read_squad_examples(args.train_file, True, args.version_2_with_negative)
                                       if args.do_train else ([], None))
-        predict_examples = (read_squad_examples(args.predict_file, False, args.version_2_with_negative)[0]
-                            if args.do_predict else [])
+        # The predict file is parsed once: its questions, and its answers (a dev file) to score against.
+        predict_articles = load_squad_json(args.predict_file) if args.do_predict else []
+        predict_examples = (read_squad_examples(args.predict_file, False, args.version_2_with_negative,
+                                                predict_articles)[0] if args.do_predict else [])
         strategy = make_strategy(args)
         # As the reference, the step count follows the examples (a long context makes several features).
         options = training_options(args, strategy, len(train_examples))
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             summary.append(f"skipped {read_stats.skipped_answer_mismatch} of {read_stats.questions} training "
                            "questions whose answer text is not at its answer_start")
     if args.do_predict:
-        scores = predict(tuner, predict_examples, tokenizer, decoding, args)
+        scores = predict(tuner, predict_examples, gold_answers(predict_articles), tokenizer, decoding, args)
         summary.append(f"predicted {len(predict_examples)} questions")
         if scores:
             summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f}")
@@ -137,15 +141,15 @@ def train(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullTokeniz
                                                       seed=options.seed, input_context=context))
 
 
-def predict(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullTokenizer, decoding: DecodingOptions,
-            args: argparse.Namespace) -> dict[str, float] | None:
-    """Writes the prediction files and, when the predict file has answers, eval_results.json; returns those
-    scores (None without answers)."""
+def predict(tuner: Finetuner, examples: list[SquadExample], gold: dict[str, list[str]], tokenizer: FullTokenizer,
+            decoding: DecodingOptions, args: argparse.Namespace) -> dict[str, float] | None:
+    """Writes the prediction files and, when `gold` (qas_id -> answer texts) has answers, eval_results.json;
+    returns those scores (None without answers)."""
     import tensorflow as tf
 
     from bert_model.finetuning import feature_spec, pad_to_batches, record_dataset, write_records
-    from bert_model.squad_data import convert_examples_to_features, feature_arrays, load_squad_json
-    from bert_model.squad_metrics import evaluate, gold_answers
+    from bert_model.squad_data import convert_examples_to_features, feature_arrays
+    from bert_model.squad_metrics import evaluate
     from bert_model.squad_postprocess import RawResult, predict_answers, write_predictions
 
     features = list(convert_examples_to_features(examples, tokenizer, args.max_seq_length, args.doc_stride,
@@ -161,7 +165,6 @@ def predict(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullToken
     predictions = predict_answers(examples, features, results, decoding)
     write_predictions(predictions, args.output_dir, args.version_2_with_negative)
 
-    gold = gold_answers(load_squad_json(args.predict_file))
     if not any(gold.values()):
         return None  # a test file: nothing to score against
     scores = evaluate(gold, predictions.predictions,

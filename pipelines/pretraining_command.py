@@ -8,10 +8,9 @@ import json
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines import pretraining_pipeline
-from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline
+from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline, runner_name
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, length_folder
 from pipelines.pretraining_tokens import check_vocab_case
@@ -134,8 +133,8 @@ def instance_handoff(choice: str, beam_args: list[str]) -> str:
     """--instance_handoff, with auto resolved: "files" on the DirectRunner (Beam's default runner)."""
     if choice != "auto":
         return choice
-    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
-    return "files" if runner is None or "direct" in runner.lower() else "shuffle"
+    runner = runner_name(beam_args)
+    return "files" if not runner or "direct" in runner else "shuffle"
 
 
 def read_metadata(folder: str) -> DatasetMetadata:

@@ -287,6 +287,9 @@ class _MakesInstances(_Counting):
         self.options, self.special = options, special
 
     def start_bundle(self) -> None:
+        self._empty_spool()
+
+    def _empty_spool(self) -> None:
         self.spool: dict[tuple[int, int], list[ShardPiece]] = {}
         self.spooled = 0
 
@@ -320,7 +323,7 @@ class _MakesInstances(_Counting):
             path = f"{self.options.output}/{length_folder(length)}/{PIECES_FOLDER}/{shard:05d}-{uuid.uuid4().hex}"
             write_pieces(path, pieces)
             yield (length, shard), path
-        self.start_bundle()
+        self._empty_spool()
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for element in self.flush():
@@ -502,7 +505,8 @@ def write_shard(folder: str, shard: int, num_shards: int, pieces: Iterable[Shard
     orders = np.concatenate([piece.orders for piece in pieces]) if pieces else np.zeros(0, dtype=np.int64)
     records = RecordBlock.concat([piece.records for piece in pieces])
     ranking = np.argsort(orders, kind="stable")
-    if np.any(orders[ranking][1:] == orders[ranking][:-1]):  # equal 63-bit keys: practically never
+    ranked = orders[ranking]
+    if np.any(ranked[1:] == ranked[:-1]):  # equal 63-bit keys: practically never
         framed = records.records()
         ranking = np.array(sorted(range(len(orders)), key=lambda row: (orders[row], framed[row])), dtype=np.int64)
     path = f"{folder}/{shard_name(shard, num_shards, compression)}"
