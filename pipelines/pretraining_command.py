@@ -11,6 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import pretraining_pipeline
 from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline, runner_name
+from pipelines.handoff import HANDOFFS
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, length_folder
 from pipelines.pretraining_tokens import check_vocab_case
@@ -61,10 +62,12 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num_shards", type=int, default=0,
                        help="TFRecord shards per length; 0 = about 64 MB each (a shard is held in memory while written)")
     group.add_argument("--compression", choices=("none", "gzip"), default="none")
-    group.add_argument("--instance_handoff", choices=("auto", *pretraining_pipeline.HANDOFFS), default="auto",
-                       help="how instances reach the shard writers: through Beam's shuffle, or as files under "
-                       "OUT/seqL/_pieces with only their paths shuffled (far less time and memory on the "
-                       "DirectRunner); auto = files on the DirectRunner, shuffle elsewhere. Same output bytes")
+    group.add_argument("--handoff", "--instance_handoff", dest="handoff", default="auto",
+                       choices=("auto", *HANDOFFS),
+                       help="how documents, requests and instances cross the shuffles: as Beam elements, or "
+                       "pickled into files under OUT/_handoff with only their places shuffled (memory that does "
+                       "not grow with the corpus on the DirectRunner); auto = files on the DirectRunner, "
+                       "shuffle elsewhere. Same output bytes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,8 +132,8 @@ def pretraining_options(args: argparse.Namespace, output: str, vocab_path: str, 
         vocab_file=vocab_path, vocab_sha256=sha256, input_stats=input_stats)
 
 
-def instance_handoff(choice: str, beam_args: list[str]) -> str:
-    """--instance_handoff, with auto resolved: "files" on the DirectRunner (Beam's default runner)."""
+def resolve_handoff(choice: str, beam_args: list[str]) -> str:
+    """--handoff, with auto resolved: "files" on the DirectRunner (Beam's default runner)."""
     if choice != "auto":
         return choice
     runner = runner_name(beam_args)
@@ -149,7 +152,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     # The vocab is read here and travels inside the pipeline, so only the documents must be on workers' reach.
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
     options = dataclasses.replace(pretraining_options(args, output, vocab_path, sha256, input_stats),
-                                  handoff=instance_handoff(args.instance_handoff, beam_args))
+                                  handoff=resolve_handoff(args.handoff, beam_args))
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)

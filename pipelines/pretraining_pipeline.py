@@ -21,8 +21,9 @@ holding the corpus:
    uniformly over the shards and each shard is shuffled.
 
 Memory per worker is a range group (tens of documents and the requests to
-them) or one shard being written, whatever the corpus size. How the
-instances reach the shard writers (Beam's shuffle, or files) is HANDOFFS'.
+them) or one shard being written, whatever the corpus size. How documents,
+requests and instances travel through the shuffles (as Beam elements, or as
+files) is pipelines.handoff's.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ import itertools
 import math
 import posixpath
 import random
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,10 +43,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
+from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load, remove_handoff_files
 from pipelines.pretraining_instances import (
     DONOR_RANK,
     DONOR_START,
@@ -67,7 +65,7 @@ from pipelines.pretraining_metadata import (
     shard_name,
 )
 from pipelines.pretraining_tokens import DocumentTokenizer
-from pipelines.tfrecord_examples import RecordBlock
+from pipelines.tfrecord_examples import RecordBlock, ordered_chunks
 from vocab.tokenization import FullTokenizer
 
 BERT_TEXT = "bert-text"
@@ -76,15 +74,6 @@ _MAX_RANGES = 1 << 20  # beyond ~32M documents, ranges grow instead of the side 
 _SHARD_BYTES = 64 * 2**20  # automatic sharding target; a shard is held in memory while written
 COUNTS = "counts"
 REQUESTS = "requests"
-# How instance bytes travel from the instance makers to the shard writers. "shuffle": as Beam elements,
-# through the runner's shuffle (Dataflow's shuffle service). "files": written by the makers to files under
-# OUT/seqL/_pieces, only their paths shuffled. The DirectRunner keeps every shuffled byte in its own
-# process (and, with worker processes, sends each through gRPC twice): instance bytes are most of the
-# data, so locally "files" saves much of the time and memory. On Dataflow the many small files would cost
-# more than the shuffle service. Both give byte-identical shards.
-HANDOFFS = ("shuffle", "files")
-PIECES_FOLDER = "_pieces"
-_SPOOL_BYTES = 32 * 2**20  # instance bytes a maker holds before writing them out ("files")
 
 
 @dataclass(frozen=True)
@@ -100,11 +89,11 @@ class PretrainingOptions:
     vocab_sha256: str = ""
     input_stats: dict = field(default_factory=dict)
     docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
-    handoff: str = "shuffle"  # how instances reach the shard writers: see HANDOFFS
+    handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
 
     def __post_init__(self) -> None:
         if self.handoff not in HANDOFFS:
-            raise ValueError(f"unknown instance handoff {self.handoff!r}; use one of {', '.join(HANDOFFS)}")
+            raise ValueError(f"unknown handoff {self.handoff!r}; use one of {', '.join(HANDOFFS)}")
 
     @property
     def nsp(self) -> bool:
@@ -227,8 +216,13 @@ class ReadPretrainingDocuments(beam.PTransform):
 # ---------------------------------------------------------------------------
 
 
-class _Counting(beam.DoFn):
-    """Counts go to Beam metrics (the Dataflow UI) and to a COUNTS output (metadata.json)."""
+class _Stage(SpoolingDoFn):
+    """Counts go to Beam metrics (the Dataflow UI) and to a COUNTS output (metadata.json); outputs bound
+    for a large shuffle go through hand_off."""
+
+    def __init__(self, options: PretrainingOptions) -> None:
+        super().__init__(options.handoff, options.output)
+        self.options = options
 
     def count(self, counts: Counter) -> Iterator[TaggedOutput]:
         for name, value in counts.items():
@@ -236,12 +230,22 @@ class _Counting(beam.DoFn):
         yield TaggedOutput(COUNTS, dict(counts))
 
 
-class TokenizeDocuments(_Counting):
-    def __init__(self, tokenizer: FullTokenizer, whole_word_mask: bool) -> None:
-        self.tokenizer, self.whole_word_mask = tokenizer, whole_word_mask
+class DocumentRef(NamedTuple):
+    """What the layout and the grouping by range need of a tokenized document, and the document (or
+    where it was handed off)."""
+
+    id: str
+    num_tokens: int
+    document: TokenizedDocument | Spilled
+
+
+class TokenizeDocuments(_Stage):
+    def __init__(self, options: PretrainingOptions, tokenizer: FullTokenizer) -> None:
+        super().__init__(options)
+        self.tokenizer = tokenizer
 
     def setup(self) -> None:
-        self.tokenize = DocumentTokenizer(self.tokenizer, self.whole_word_mask)
+        self.tokenize = DocumentTokenizer(self.tokenizer, self.options.lengths[0].whole_word_mask)
 
     def process(self, element: tuple[str, list[str]]):
         doc_id, sentences = element
@@ -252,21 +256,24 @@ class TokenizeDocuments(_Counting):
         else:
             counts.update(documents=1, sentences=document.num_sentences, tokens=len(document.tokens),
                           sentences_dropped_no_tokens=len(sentences) - document.num_sentences)
-            yield document
+            yield DocumentRef(doc_id, len(document.tokens), self.hand_off(document))
         yield from self.count(counts)
 
 
-def _key_by_range(document: TokenizedDocument, layout: Layout, seed: int) -> tuple[int, tuple[int, TokenizedDocument]]:
-    rank_key = stable_int(seed, "rank", document.id)
-    return layout.range_of(rank_key), (rank_key, document)
+def _key_by_range(ref: DocumentRef, layout: Layout, seed: int) -> tuple[int, tuple[int, DocumentRef]]:
+    rank_key = stable_int(seed, "rank", ref.id)
+    return layout.range_of(rank_key), (rank_key, ref)
 
 
-def _ordered(documents: Iterable[tuple[int, TokenizedDocument]]) -> list[TokenizedDocument]:
+def _ordered(refs: Iterable[tuple[int, DocumentRef]]) -> list[TokenizedDocument]:
     """A range's documents in rank order (rank key, then id, then content for duplicate ids)."""
-    ordered = sorted(documents, key=lambda kd: (kd[0], kd[1].id))
-    if any(a[1].id == b[1].id for a, b in itertools.pairwise(ordered)):  # rare: copy tokens only then
-        ordered.sort(key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))
-    return [doc for _, doc in ordered]
+    ordered = sorted(refs, key=lambda kr: (kr[0], kr[1].id))
+    documents = load(ref.document for _, ref in ordered)
+    if any(a.id == b.id for a, b in itertools.pairwise(documents)):  # rare: copy tokens only then
+        ranked = sorted(zip((rank for rank, _ in ordered), documents),
+                        key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))
+        documents = [document for _, document in ranked]
+    return documents
 
 
 def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> list[int]:
@@ -282,24 +289,18 @@ def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> list[in
 # ---------------------------------------------------------------------------
 
 
-class _MakesInstances(_Counting):
+class _MakesInstances(_Stage):
     def __init__(self, options: PretrainingOptions, special: SpecialIds) -> None:
-        self.options, self.special = options, special
-
-    def start_bundle(self) -> None:
-        self._empty_spool()
-
-    def _empty_spool(self) -> None:
-        self.spool: dict[tuple[int, int], list[ShardPiece]] = {}
-        self.spooled = 0
+        super().__init__(options)
+        self.special = special
 
     def new_batches(self) -> dict[int, InstanceBatch]:
         return {length.max_seq_length: InstanceBatch(length, self.special)
                 for length in self.options.lengths}
 
     def emit(self, batches: dict[int, InstanceBatch], layout: Layout, counts: Counter) -> Iterator:
-        """Per shard the batches' instances go to: ((length, shard), ShardPiece), or with the "files"
-        handoff ((length, shard), path of a pieces file) whenever enough instances are spooled."""
+        """((length, shard), ShardPiece or where it was handed off) for every shard the batches'
+        instances go to, then the counts."""
         for length, batch in batches.items():
             orders, records = batch.encode()
             shard_of = orders % layout.shards[length]
@@ -307,27 +308,8 @@ class _MakesInstances(_Counting):
                 counts[f"seq{length}_{name}"] += value
             for shard in np.unique(shard_of).tolist():
                 rows = np.flatnonzero(shard_of == shard)
-                piece = ShardPiece(orders[rows], records.take(rows))
-                if self.options.handoff == "shuffle":
-                    yield (length, shard), piece
-                else:
-                    self.spool.setdefault((length, shard), []).append(piece)
-                    self.spooled += len(piece.records.data)
-        if self.spooled > _SPOOL_BYTES:
-            yield from self.flush()
+                yield (length, shard), self.hand_off(ShardPiece(orders[rows], records.take(rows)))
         yield from self.count(counts)
-
-    def flush(self) -> Iterator[tuple[tuple[int, int], str]]:
-        """Writes the spooled pieces, a file per shard; ((length, shard), path) of each."""
-        for (length, shard), pieces in sorted(self.spool.items()):
-            path = f"{self.options.output}/{length_folder(length)}/{PIECES_FOLDER}/{shard:05d}-{uuid.uuid4().hex}"
-            write_pieces(path, pieces)
-            yield (length, shard), path
-        self._empty_spool()
-
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        for element in self.flush():
-            yield WindowedValue(element, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 class CreateInstances(_MakesInstances):
@@ -345,7 +327,7 @@ class CreateInstances(_MakesInstances):
                     donor_range = bisect.bisect_right(starts, donor_rank) - 1
                     requests.setdefault(donor_range, []).append(Request(donor_rank - starts[donor_range], *request))
             for donor_range, items in sorted(requests.items()):
-                yield TaggedOutput(REQUESTS, (donor_range, RequestBatch.of(items)))
+                yield TaggedOutput(REQUESTS, (donor_range, self.hand_off(RequestBatch.of(items))))
         else:
             self._packed(documents, batches)
         yield from self.emit(batches, layout, counts)
@@ -433,7 +415,7 @@ class FulfilRequests(_MakesInstances):
         _, grouped = element
         documents = _ordered(grouped["documents"])
         batches, counts = self.new_batches(), Counter()
-        for requests in grouped[REQUESTS]:
+        for requests in load(grouped[REQUESTS]):
             start_words = random_words(requests.seeds, DONOR_START, 1)[:, 0].tolist()
             for request, start_word in zip(requests.requests(), start_words):
                 donor = documents[request.donor_position]
@@ -466,65 +448,37 @@ class ShardPiece(NamedTuple):
     records: RecordBlock
 
 
-def write_pieces(path: str, pieces: list[ShardPiece]) -> None:
-    """One pieces file: instance count and data length (int64), order keys, record ends, records."""
-    orders = np.concatenate([piece.orders for piece in pieces])
-    records = RecordBlock.concat([piece.records for piece in pieces])
-    header = np.array([len(orders), len(records.data)], dtype="<i8")
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        for part in (header.tobytes(), orders.astype("<i8").tobytes(), records.ends.astype("<i8").tobytes(),
-                     records.data):
-            handle.write(part)
-
-
-def read_pieces(path: str) -> ShardPiece:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        data = handle.read()
-    count, size = np.frombuffer(data[:16], dtype="<i8").tolist()
-    arrays = np.frombuffer(data[16:16 + 16 * count], dtype="<i8").astype(np.int64)
-    records = data[16 + 16 * count:]
-    if len(records) != size:
-        raise OSError(f"{path}: {len(records)} bytes of records, the header says {size} (truncated file?)")
-    return ShardPiece(arrays[:count], RecordBlock(records, arrays[count:]))
-
-
-def remove_pieces(folder: str) -> None:
-    """Deletes OUT/seqL/_pieces: every pieces file, those of retried bundles included."""
-    pieces = f"{folder}/{PIECES_FOLDER}"
-    matched = [metadata.path for metadata in FileSystems.match([f"{pieces}/*"])[0].metadata_list]
-    if matched:
-        FileSystems.delete(matched)
-    if FileSystems.exists(pieces):  # a local folder; object stores have none
-        FileSystems.delete([pieces])
-
-
 def write_shard(folder: str, shard: int, num_shards: int, pieces: Iterable[ShardPiece],
                 compression: str | None) -> tuple[int, int]:
-    """Writes one shard in order-key order (the bytes break ties); returns (shard, instances)."""
+    """Writes one shard in order-key order (the bytes break ties); returns (shard, instances).
+
+    The records go out a chunk at a time straight from the pieces: the shard is in memory once.
+    """
     pieces = list(pieces)
     orders = np.concatenate([piece.orders for piece in pieces]) if pieces else np.zeros(0, dtype=np.int64)
-    records = RecordBlock.concat([piece.records for piece in pieces])
+    blocks = [piece.records for piece in pieces]
     ranking = np.argsort(orders, kind="stable")
     ranked = orders[ranking]
     if np.any(ranked[1:] == ranked[:-1]):  # equal 63-bit keys: practically never
-        framed = records.records()
+        framed = [record for block in blocks for record in block.records()]
         ranking = np.array(sorted(range(len(orders)), key=lambda row: (orders[row], framed[row])), dtype=np.int64)
     path = f"{folder}/{shard_name(shard, num_shards, compression)}"
     with FileSystems.create(path, compression_type=_compression_type(compression)) as handle:
-        handle.write(records.take(ranking).data)
+        for chunk in ordered_chunks(blocks, ranking):
+            handle.write(chunk)
     return shard, len(orders)
 
 
 class WriteShards(beam.DoFn):
-    """((length, shard), ShardPieces) -> (length, shard, instances), after writing the shard."""
+    """((length, shard), ShardPieces or where they were handed off) -> (length, shard, instances),
+    after writing the shard."""
 
     def __init__(self, folders: dict[int, str], compression: str | None) -> None:
         self.folders, self.compression = folders, compression
 
     def process(self, element, layout: Layout):
         (size, shard), items = element
-        pieces = [read_pieces(item) if isinstance(item, str) else item for item in items]
-        yield (size, *write_shard(self.folders[size], shard, layout.shards[size], pieces, self.compression))
+        yield (size, *write_shard(self.folders[size], shard, layout.shards[size], load(items), self.compression))
 
 
 def _sum_counts(dicts: Iterable[dict]) -> dict:
@@ -538,11 +492,11 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
                    vocab_size: int) -> list[str]:
     """Writes missing (empty) shards and metadata.json per length; returns the metadata paths."""
     paths = []
+    remove_handoff_files(options.output)
     for length in options.lengths:
         size = length.max_seq_length
         folder = f"{options.output}/{length_folder(size)}"
         num_shards = layout.shards[size]
-        remove_pieces(folder)
         done = {shard: count for written_size, shard, count in written if written_size == size}
         for shard in sorted(set(range(num_shards)) - set(done)):
             done[shard] = write_shard(folder, shard, num_shards, (), options.compression)[1]
@@ -573,17 +527,16 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokeniz
                    parquet_files: list[str], text_files: list[str]):
     """Adds the stage to `pipeline`; returns the PCollection of metadata.json paths."""
     special = SpecialIds.from_vocab(tokenizer.vocab)
-    whole_word_mask = options.lengths[0].whole_word_mask
     tokenized = (
         pipeline
         | "Read" >> ReadPretrainingDocuments(parquet_files, text_files)
-        | "SpreadDocuments" >> beam.Reshuffle()
-        | "Tokenize" >> beam.ParDo(TokenizeDocuments(tokenizer, whole_word_mask)).with_outputs(COUNTS, main="docs")
+        | "SpreadDocuments" >> Spread(options.handoff, options.output)
+        | "Tokenize" >> beam.ParDo(TokenizeDocuments(options, tokenizer)).with_outputs(COUNTS, main="docs")
     )
     documents = tokenized.docs
     layout = AsSingleton(
         documents
-        | "DocumentsAndTokens" >> beam.Map(lambda doc: (1, len(doc.tokens)))
+        | "DocumentsAndTokens" >> beam.Map(lambda ref: (1, ref.num_tokens))
         | "SumTotals" >> beam.CombineGlobally(lambda pairs: tuple(map(sum, zip(*pairs))) or (0, 0))
         | "Layout" >> beam.Map(make_layout, options)
     )

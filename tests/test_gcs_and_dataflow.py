@@ -23,7 +23,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from pipelines.cli import main
 from pipelines.inputs import expand_inputs
 from pipelines.pretraining_metadata import DatasetMetadata
-from pipelines.pretraining_pipeline import PIECES_FOLDER
+from pipelines.handoff import FOLDER as HANDOFF_FOLDER
 from pipelines.sources import ReadOptions, plan_dump_ranges
 from tests.gcs_emulator import PROJECT, listing, read, upload
 from tests.wiki_fixtures import DATA, sample_xml, split_dump, write_multistream
@@ -86,7 +86,7 @@ def test_run_reads_from_and_writes_to_gcs(chain):
         assert metadata.counters["documents"] == stats["kept"]
         assert metadata.input_stats == {f"{output}/corpus": stats}
         assert listing(f"{output}/seq{size}/part-*") == [f"{output}/seq{size}/{name}" for name in metadata.files]
-        assert listing(f"{output}/seq{size}/{PIECES_FOLDER}/*") == []  # the handed-off instance files are gone
+    assert listing(f"{output}/{HANDOFF_FOLDER}/*") == []  # the handoff files are gone
 
 
 def _copy_to_ram(folder: str) -> str:

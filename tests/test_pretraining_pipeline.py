@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,10 @@ import pytest
 from pipelines import pretraining_pipeline
 from pipelines.cli import main
 from pipelines.document_writer import documents_table
-from pipelines.pretraining_command import instance_handoff, load_tokenizer
+from pipelines import handoff
+from pipelines.pretraining_command import load_tokenizer, resolve_handoff
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import DatasetMetadata, feature_spec
-from pipelines.pretraining_pipeline import PIECES_FOLDER
 from pipelines.records import Document
 from tests.reference_bert import import_reference
 
@@ -156,37 +158,43 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
 
 def _same_files(folder: Path, other: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(p.name for p in other.iterdir()) and PIECES_FOLDER not in names
+    assert names == sorted(p.name for p in other.iterdir())
+    assert not (folder.parent / handoff.FOLDER).exists() and not (other.parent / handoff.FOLDER).exists()
     for name in names:
         assert (folder / name).read_bytes() == (other / name).read_bytes(), name
 
 
 def test_output_is_byte_identical_with_two_workers_and_either_handoff(tmp_path, books_output):
     # books_output: one process, instances handed to the shard writers as files (auto on the DirectRunner).
-    run_stage(tmp_path, "--lengths", "128:20,512:80", "--dupe_factor", "2", "--instance_handoff", "shuffle", *MULTI)
+    run_stage(tmp_path, "--lengths", "128:20,512:80", "--dupe_factor", "2", "--handoff", "shuffle", *MULTI)
     for folder in ("seq128", "seq512"):
         _same_files(books_output / folder, tmp_path / folder)
 
 
 def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypatch):
     run_stage(tmp_path / "shuffle", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
-              "--instance_handoff", "shuffle")
-    written = []
-    original = pretraining_pipeline.write_pieces
-    monkeypatch.setattr(pretraining_pipeline, "_SPOOL_BYTES", 1)  # write out after every range group
-    monkeypatch.setattr(pretraining_pipeline, "write_pieces", lambda path, pieces: (written.append(path),
-                                                                                    original(path, pieces)))
+              "--handoff", "shuffle")
+    written: list[tuple[str, str]] = []  # (path, type of the value) of every file written
+    close = handoff.Spool.close
+    monkeypatch.setattr(handoff, "SPOOL_BYTES", 1)  # a file per value
+    monkeypatch.setattr(handoff, "BLOCK_BYTES", 2**12)  # blocks of a few documents
+    monkeypatch.setattr(handoff.Spool, "close", lambda self: (
+        written.extend((self.path, type(pickle.loads(data)).__name__) for data in self.pending), close(self)))
     run_stage(tmp_path / "files", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
-              "--instance_handoff", "files")
-    assert len(written) > 6 and all(f"/seq64/{PIECES_FOLDER}/" in path for path in written)
+              "--handoff", "files")
+    assert all(path.startswith(f"{tmp_path / 'files' / handoff.FOLDER}/") for path, _ in written)
+    kinds = Counter(kind for _, kind in written)
+    # Blocks of raw documents, tokenized documents, requests and instance pieces each went through files.
+    assert kinds["list"] > 1 and kinds["TokenizedDocument"] == 57 and kinds["RequestBatch"] > 3
+    assert kinds["ShardPiece"] > 6 and len({path for path, _ in written}) == len(written)
     _same_files(tmp_path / "shuffle" / "seq64", tmp_path / "files" / "seq64")
 
 
-def test_instance_handoff_auto_follows_the_runner():
-    assert instance_handoff("auto", []) == "files"
-    assert instance_handoff("auto", ["--runner", "DirectRunner"]) == "files"
-    assert instance_handoff("auto", ["--runner", "DataflowRunner"]) == "shuffle"
-    assert instance_handoff("shuffle", []) == "shuffle"
+def test_handoff_auto_follows_the_runner():
+    assert resolve_handoff("auto", []) == "files"
+    assert resolve_handoff("auto", ["--runner", "DirectRunner"]) == "files"
+    assert resolve_handoff("auto", ["--runner", "DataflowRunner"]) == "shuffle"
+    assert resolve_handoff("shuffle", []) == "shuffle"
 
 
 def test_shards_are_gzip_and_instances_spread_over_them(tmp_path):
@@ -269,9 +277,10 @@ def test_bad_inputs_are_refused_or_counted(tmp_path, capsys):
 def test_rank_order_does_not_depend_on_arrival_order_even_with_duplicate_ids():
     from pipelines.pretraining_instances import TokenizedDocument
 
-    def document(doc_id: str, first: int) -> tuple[int, TokenizedDocument]:
+    def document(doc_id: str, first: int) -> tuple[int, pretraining_pipeline.DocumentRef]:
         tokens = np.arange(first, first + 3, dtype=np.int32)
-        return pretraining_pipeline.stable_int(1, "rank", doc_id), TokenizedDocument(doc_id, tokens, np.array([0, 3]), None)
+        document = TokenizedDocument(doc_id, tokens, np.array([0, 3]), None)
+        return pretraining_pipeline.stable_int(1, "rank", doc_id), pretraining_pipeline.DocumentRef(doc_id, 3, document)
 
     documents = [document("a", 10), document("b", 20), document("a", 5)]
     orders = {tuple((d.id, int(d.tokens[0])) for d in pretraining_pipeline._ordered(documents[::step]))

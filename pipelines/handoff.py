@@ -1,0 +1,173 @@
+"""How the pretraining stage's large shuffles travel: as Beam elements, or as files.
+
+The DirectRunner keeps every shuffled element in its own process (and with
+worker processes sends each through gRPC twice), so a local run's memory grows
+with the corpus however little each transform holds. With the "files" handoff
+the producers of a shuffle pickle its values into files under OUT/_handoff,
+written a spool of about SPOOL_BYTES at a time, and only a `Spilled` (file,
+offset, size) per value travels through the runner; consumers read the values
+back. On Dataflow the shuffle service does that job better than many small
+files in a bucket, so "shuffle" hands the values themselves to Beam. Both give
+the same output bytes: consumers never depend on the order values arrive in.
+"""
+from __future__ import annotations
+
+import pickle
+import uuid
+from collections.abc import Iterable
+from typing import NamedTuple, TypeVar
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+HANDOFFS = ("shuffle", "files")
+FOLDER = "_handoff"
+SPOOL_BYTES = 16 * 2**20  # pickled values a producer holds before writing them out
+BLOCK_BYTES = 256 * 2**10  # values moved together by Spread: small enough that 2 workers share 1 MB of text
+
+T = TypeVar("T")
+
+
+class Spilled(NamedTuple):
+    """Where one pickled value lies in a handoff file."""
+
+    path: str
+    offset: int
+    size: int
+
+
+def handoff_folder(output: str) -> str:
+    return f"{output}/{FOLDER}"
+
+
+class Spool:
+    """Pickles values into the handoff folder; a file is written once `limit` bytes wait, or at close().
+
+    A Spilled is returned at once; its file exists once the spool is closed, which a producer does in
+    finish_bundle, before any consumer behind a shuffle can run.
+    """
+
+    def __init__(self, folder: str, limit: int | None = None) -> None:
+        self.folder, self.limit = folder, SPOOL_BYTES if limit is None else limit
+        self._begin()
+
+    def _begin(self) -> None:
+        self.path = f"{self.folder}/{uuid.uuid4().hex}"
+        self.pending: list[bytes] = []
+        self.size = 0
+
+    def add(self, value: object) -> Spilled:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        spilled = Spilled(self.path, self.size, len(data))
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= self.limit:
+            self.close()
+        return spilled
+
+    def close(self) -> None:
+        if self.pending:
+            with FileSystems.create(self.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                for data in self.pending:
+                    handle.write(data)
+        self._begin()
+
+
+def load(items: Iterable[T | Spilled]) -> list[T]:
+    """The values, in the order given: Spilled ones read back (each file opened once), others as they are."""
+    values = list(items)
+    spilled = sorted((item.path, item.offset, index) for index, item in enumerate(values) if isinstance(item, Spilled))
+    handle, path = None, None
+    try:
+        for item_path, offset, index in spilled:
+            if item_path != path:
+                if handle is not None:
+                    handle.close()
+                path, handle = item_path, FileSystems.open(item_path, compression_type=CompressionTypes.UNCOMPRESSED)
+            handle.seek(offset)
+            data = handle.read(values[index].size)
+            if len(data) != values[index].size:
+                raise OSError(f"{path}: {len(data)} bytes at {offset}, {values[index].size} expected (truncated?)")
+            values[index] = pickle.loads(data)
+    finally:
+        if handle is not None:
+            handle.close()
+    return values
+
+
+def remove_handoff_files(output: str) -> None:
+    """Deletes OUT/_handoff: every handoff file, those of retried bundles included."""
+    folder = handoff_folder(output)
+    matched = [metadata.path for metadata in FileSystems.match([f"{folder}/*"])[0].metadata_list]
+    if matched:
+        FileSystems.delete(matched)
+    if FileSystems.exists(folder):  # a local folder; object stores have none
+        FileSystems.delete([folder])
+
+
+class SpoolingDoFn(beam.DoFn):
+    """A DoFn whose outputs bound for a shuffle go through `hand_off` (a spool per bundle with "files")."""
+
+    def __init__(self, handoff: str, output: str) -> None:
+        if handoff not in HANDOFFS:
+            raise ValueError(f"unknown handoff {handoff!r}; use one of {', '.join(HANDOFFS)}")
+        self.handoff, self.output = handoff, output
+
+    def start_bundle(self) -> None:
+        self.spool = Spool(handoff_folder(self.output)) if self.handoff == "files" else None
+
+    def hand_off(self, value: T) -> T | Spilled:
+        return value if self.spool is None else self.spool.add(value)
+
+    def finish_bundle(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+
+class _Blocks(SpoolingDoFn):
+    """Values -> Spilled lists of values of about BLOCK_BYTES (pickled) each."""
+
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self.block: list[bytes] = []
+        self.size = 0
+
+    def process(self, value):
+        self.block.append(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        self.size += len(self.block[-1])
+        if self.size >= BLOCK_BYTES:
+            yield self._spill()
+
+    def _spill(self) -> Spilled:
+        spilled = self.hand_off(self.block)
+        self.block, self.size = [], 0
+        return spilled
+
+    def finish_bundle(self):
+        if self.block:
+            yield WindowedValue(self._spill(), MIN_TIMESTAMP, [GlobalWindow()])
+        super().finish_bundle()
+
+
+def _unblock(spilled: Spilled) -> list:
+    return [pickle.loads(data) for data in load([spilled])[0]]
+
+
+class Spread(beam.PTransform):
+    """beam.Reshuffle that, with the files handoff, moves blocks of values through files."""
+
+    def __init__(self, handoff: str, output: str) -> None:
+        super().__init__()
+        self.handoff, self.output = handoff, output
+
+    def expand(self, values):
+        if self.handoff == "shuffle":
+            return values | "Reshuffle" >> beam.Reshuffle()
+        return (values
+                | "SpillBlocks" >> beam.ParDo(_Blocks(self.handoff, self.output))
+                | "Reshuffle" >> beam.Reshuffle()
+                | "LoadBlocks" >> beam.FlatMap(_unblock))
