@@ -40,5 +40,8 @@ setuptools.setup(
             "tokenizers>=0.15",
         ],
     },
+    # The TFRecord encoder's compiled core; optional: without a C compiler the numpy encoder (same bytes) is used.
+    ext_modules=[setuptools.Extension("pipelines._tfrecord_frames", ["pipelines/_tfrecord_frames.c"],
+                                      extra_compile_args=["-O3"], optional=True)],
     entry_points={"console_scripts": ["bertprep=pipelines.cli:main"]},
 )

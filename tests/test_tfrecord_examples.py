@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipelines import tfrecord_examples
 from pipelines.tfrecord_examples import RecordBlock, encode_examples, framed_examples, ordered_chunks
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def encoder(request, monkeypatch) -> str:
+    """Every test runs with both encoders; they must give the same bytes."""
+    if request.param == "numpy":
+        monkeypatch.setattr(tfrecord_examples, "_compiled", None)
+    else:  # setup.py builds it where a C compiler is found, as here and in CI: numpy is only the fallback
+        assert tfrecord_examples._compiled is not None
+    return request.param
 
 
 def _features(rows: int, seed: int) -> dict[str, np.ndarray]:
@@ -48,6 +59,14 @@ def test_framing_is_tfrecordwriters(tmp_path: Path) -> None:
     assert block.data == Path(path).read_bytes()
     assert len(block) == 120 and block.ends[-1] == len(block.data)
     assert [bytes(r.numpy()) for r in tf.data.TFRecordDataset(path)] == encode_examples(features)
+
+
+def test_no_rows_and_empty_features() -> None:
+    nothing = framed_examples(_features(0, seed=1))
+    assert nothing.data == b"" and len(nothing) == 0
+    block = framed_examples({"empty": np.zeros((3, 0), dtype=np.int64), "none": np.zeros((3, 0), dtype=np.float32)})
+    assert block.records()[0][12:-4] == _tf_example({"empty": np.zeros((1, 0), dtype=np.int64),
+                                                     "none": np.zeros((1, 0), dtype=np.float32)}, 0)
 
 
 def test_blocks_take_and_concat() -> None:
