@@ -40,8 +40,9 @@ setuptools.setup(
             "tokenizers>=0.15",
         ],
     },
-    # The TFRecord encoder's compiled core; optional: without a C compiler the numpy encoder (same bytes) is used.
-    ext_modules=[setuptools.Extension("pipelines._tfrecord_frames", ["pipelines/_tfrecord_frames.c"],
-                                      extra_compile_args=["-O3"], optional=True)],
+    # Compiled twins of the TFRecord encoder and of masking; optional: without a C compiler their numpy
+    # versions (same results) are used.
+    ext_modules=[setuptools.Extension(f"pipelines.{name}", [f"pipelines/{name}.c"], extra_compile_args=["-O3"],
+                                      optional=True) for name in ("_tfrecord_frames", "_masking")],
     entry_points={"console_scripts": ["bertprep=pipelines.cli:main"]},
 )

@@ -38,6 +38,11 @@ import numpy as np
 
 from pipelines.tfrecord_examples import RecordBlock, framed_examples
 
+try:  # mask_tokens compiled (pipelines/_masking.c): setup.py builds it where a C compiler is found
+    from pipelines import _masking as _compiled_masking
+except ImportError:
+    _compiled_masking = None
+
 
 class TokenizedDocument(NamedTuple):
     """A document's token ids, sentences back to back (one array pickles far faster than many)."""
@@ -237,6 +242,13 @@ def mask_tokens(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, see
     values: a uniform random subset, as the reference's shuffle-and-take.
     """
     wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
+    if _compiled_masking is not None and ids.dtype == np.int64 and ids.flags.c_contiguous:
+        count, width, most = *ids.shape, options.max_predictions_per_seq
+        positions, labels = _compiled_masking.mask_tokens(
+            count, width, ids, np.ascontiguousarray(candidate, dtype=bool), wanted.astype(np.int64),
+            np.ascontiguousarray(seeds, dtype=np.uint64), most, special.mask, special.vocab_size)
+        return (np.frombuffer(positions, dtype=np.int64).reshape(count, most),
+                np.frombuffer(labels, dtype=np.int64).reshape(count, most))
     keys = np.where(candidate, random_words(seeds, PICK, ids.shape[1]), np.uint64(_MASK64))
     most = int(wanted.max(initial=0))
     if most == 0:
@@ -299,14 +311,13 @@ def _place(ids: np.ndarray, starts: np.ndarray, segments: list[np.ndarray], segm
     """Writes tokens fronts[i]:fronts[i] + kept[i] of segments[i] (and their word starts) into row i
     from first_column[i] on, all rows at once."""
     lengths = np.fromiter(map(len, segments), dtype=np.int64, count=len(segments))
-    row_of = np.repeat(np.arange(len(segments)), lengths)
-    # Position of every token within its segment, shifted so the first kept one is 0.
-    position = np.arange(row_of.size) - np.repeat(np.cumsum(lengths) - lengths + fronts, lengths)
-    keep = (position >= 0) & (position < kept[row_of])
-    rows, columns = row_of[keep], (position + first_column[row_of])[keep]
-    ids[rows, columns] = np.concatenate(segments)[keep]
+    # Every kept token's offset within its kept run; then where it comes from and where it goes (flat).
+    within = np.arange(int(kept.sum())) - np.repeat(np.cumsum(kept) - kept, kept)
+    source = np.repeat(np.cumsum(lengths) - lengths + fronts, kept) + within
+    target = np.repeat(np.arange(len(segments)) * ids.shape[1] + first_column, kept) + within
+    ids.ravel()[target] = np.concatenate(segments)[source]
     if segment_starts is not None:
-        starts[rows, columns] = np.concatenate(segment_starts)[keep]
+        starts.ravel()[target] = np.concatenate(segment_starts)[source]
         starts[np.arange(len(segments)), first_column] = True  # a segment never starts mid-word
 
 

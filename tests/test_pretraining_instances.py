@@ -214,6 +214,26 @@ def test_masking_respects_the_prediction_cap_and_short_rows():
     assert ((positions > 0).sum(axis=1) == 1).all()
 
 
+def test_compiled_masking_equals_the_numpy_masking(monkeypatch):
+    from pipelines import pretraining_instances
+
+    assert pretraining_instances._compiled_masking is not None  # built by setup.py here and in CI
+    rng = np.random.default_rng(3)
+    options = InstanceOptions(64, 7)
+    ids = rng.integers(0, SPECIAL.vocab_size, (500, 64))
+    candidate = rng.random((500, 64)) < rng.random((500, 1))  # rows from no candidate to all
+    lengths = rng.integers(0, 65, 500)  # wanted from 1 to above the cap and the candidates
+    seeds = rng.integers(0, 2**63, 500).astype(np.uint64)
+    compiled_ids = ids.copy()
+    compiled = mask_tokens(compiled_ids, lengths, candidate, seeds, options, SPECIAL)
+    monkeypatch.setattr(pretraining_instances, "_compiled_masking", None)
+    numpy_ids = ids.copy()
+    expected = mask_tokens(numpy_ids, lengths, candidate, seeds, options, SPECIAL)
+    assert (compiled_ids == numpy_ids).all() and (compiled_ids != ids).any()
+    assert all((x == y).all() for x, y in zip(compiled, expected))
+    assert (compiled[0] > 0).sum(axis=1).max() == 7 and ((compiled[0] > 0).sum(axis=1) == 0).any()
+
+
 def test_whole_word_masking_with_one_token_words_equals_token_masking():
     options = InstanceOptions(128, 20, whole_word_mask=True)
     ids, candidate = _rows(200, 90)
