@@ -61,7 +61,13 @@ class Spool:
         self.size = 0
 
     def add(self, value: object) -> Spilled:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._append(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def add_bytes(self, data: bytes) -> Spilled:
+        """Bytes as they are (read back with Reader.read, not load)."""
+        return self._append(data)
+
+    def _append(self, data: bytes) -> Spilled:
         spilled = Spilled(self.path, self.size, len(data))
         self.pending.append(data)
         self.size += len(data)
@@ -77,25 +83,41 @@ class Spool:
         self._begin()
 
 
-def load(items: Iterable[T | Spilled]) -> list[T]:
-    """The values, in the order given: Spilled ones read back (each file opened once), others as they are."""
-    values = list(items)
-    spilled = sorted((item.path, item.offset, index) for index, item in enumerate(values) if isinstance(item, Spilled))
-    handle, path = None, None
-    try:
-        for item_path, offset, index in spilled:
-            if item_path != path:
-                if handle is not None:
-                    handle.close()
-                path, handle = item_path, FileSystems.open(item_path, compression_type=CompressionTypes.UNCOMPRESSED)
-            handle.seek(offset)
-            data = handle.read(values[index].size)
-            if len(data) != values[index].size:
-                raise OSError(f"{path}: {len(data)} bytes at {offset}, {values[index].size} expected (truncated?)")
-            values[index] = pickle.loads(data)
-    finally:
-        if handle is not None:
+class Reader:
+    """Reads byte ranges of spilled values, keeping each file open until close()."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, object] = {}
+
+    def read(self, spilled: Spilled, start: int = 0, stop: int | None = None) -> bytes:
+        """Bytes start:stop of the value (all of it by default)."""
+        stop = spilled.size if stop is None else stop
+        if spilled.path not in self.handles:
+            self.handles[spilled.path] = FileSystems.open(spilled.path, compression_type=CompressionTypes.UNCOMPRESSED)
+        handle = self.handles[spilled.path]
+        handle.seek(spilled.offset + start)
+        data = handle.read(stop - start)
+        if len(data) != stop - start:
+            raise OSError(f"{spilled.path}: {len(data)} bytes at {spilled.offset + start}, {stop - start} expected "
+                          "(truncated?)")
+        return data
+
+    def close(self) -> None:
+        for handle in self.handles.values():
             handle.close()
+        self.handles = {}
+
+
+def load(items: Iterable[T | Spilled]) -> list[T]:
+    """The values, in the order given: Spilled ones read back (in file order), others as they are."""
+    values = list(items)
+    reader = Reader()
+    try:
+        for _, _, index in sorted((item.path, item.offset, index) for index, item in enumerate(values)
+                                  if isinstance(item, Spilled)):
+            values[index] = pickle.loads(reader.read(values[index]))
+    finally:
+        reader.close()
     return values
 
 

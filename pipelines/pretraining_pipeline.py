@@ -65,7 +65,7 @@ from pipelines.pretraining_metadata import (
     shard_name,
 )
 from pipelines.pretraining_tokens import DocumentTokenizer
-from pipelines.tfrecord_examples import RecordBlock, ordered_chunks
+from pipelines.shard_writer import shard_piece, write_shard
 from vocab.tokenization import FullTokenizer
 
 BERT_TEXT = "bert-text"
@@ -299,16 +299,15 @@ class _MakesInstances(_Stage):
                 for length in self.options.lengths}
 
     def emit(self, batches: dict[int, InstanceBatch], layout: Layout, counts: Counter) -> Iterator:
-        """((length, shard), ShardPiece or where it was handed off) for every shard the batches'
-        instances go to, then the counts."""
+        """((length, shard), ShardPiece or SpilledPiece) for every shard the batches' instances go to,
+        then the counts."""
         for length, batch in batches.items():
             orders, records = batch.encode()
             shard_of = orders % layout.shards[length]
             for name, value in batch.counts.items():
                 counts[f"seq{length}_{name}"] += value
             for shard in np.unique(shard_of).tolist():
-                rows = np.flatnonzero(shard_of == shard)
-                yield (length, shard), self.hand_off(ShardPiece(orders[rows], records.take(rows)))
+                yield (length, shard), shard_piece(orders, records, np.flatnonzero(shard_of == shard), self.spool)
         yield from self.count(counts)
 
 
@@ -433,52 +432,16 @@ class FulfilRequests(_MakesInstances):
 # ---------------------------------------------------------------------------
 
 
-def _compression_type(compression: str | None) -> str:
-    return CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
-
-
-class ShardPiece(NamedTuple):
-    """TFRecord-framed instances bound for one shard, with their order keys.
-
-    One Beam element (and one pickle) for many instances: per-element coding
-    of (int, bytes) pairs cost more than making the instances.
-    """
-
-    orders: np.ndarray  # int64
-    records: RecordBlock
-
-
-def write_shard(folder: str, shard: int, num_shards: int, pieces: Iterable[ShardPiece],
-                compression: str | None) -> tuple[int, int]:
-    """Writes one shard in order-key order (the bytes break ties); returns (shard, instances).
-
-    The records go out a chunk at a time straight from the pieces: the shard is in memory once.
-    """
-    pieces = list(pieces)
-    orders = np.concatenate([piece.orders for piece in pieces]) if pieces else np.zeros(0, dtype=np.int64)
-    blocks = [piece.records for piece in pieces]
-    ranking = np.argsort(orders, kind="stable")
-    ranked = orders[ranking]
-    if np.any(ranked[1:] == ranked[:-1]):  # equal 63-bit keys: practically never
-        framed = [record for block in blocks for record in block.records()]
-        ranking = np.array(sorted(range(len(orders)), key=lambda row: (orders[row], framed[row])), dtype=np.int64)
-    path = f"{folder}/{shard_name(shard, num_shards, compression)}"
-    with FileSystems.create(path, compression_type=_compression_type(compression)) as handle:
-        for chunk in ordered_chunks(blocks, ranking):
-            handle.write(chunk)
-    return shard, len(orders)
-
-
 class WriteShards(beam.DoFn):
-    """((length, shard), ShardPieces or where they were handed off) -> (length, shard, instances),
-    after writing the shard."""
+    """((length, shard), ShardPieces or SpilledPieces) -> (length, shard, instances), after writing the shard."""
 
     def __init__(self, folders: dict[int, str], compression: str | None) -> None:
         self.folders, self.compression = folders, compression
 
     def process(self, element, layout: Layout):
-        (size, shard), items = element
-        yield (size, *write_shard(self.folders[size], shard, layout.shards[size], load(items), self.compression))
+        (size, shard), pieces = element
+        path = f"{self.folders[size]}/{shard_name(shard, layout.shards[size], self.compression)}"
+        yield size, shard, write_shard(path, list(pieces), self.compression)
 
 
 def _sum_counts(dicts: Iterable[dict]) -> dict:
@@ -499,7 +462,8 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
         num_shards = layout.shards[size]
         done = {shard: count for written_size, shard, count in written if written_size == size}
         for shard in sorted(set(range(num_shards)) - set(done)):
-            done[shard] = write_shard(folder, shard, num_shards, (), options.compression)[1]
+            done[shard] = write_shard(f"{folder}/{shard_name(shard, num_shards, options.compression)}", (),
+                                      options.compression)
         own = {name: value for name, value in counts.items() if not name.startswith("seq") or
                name.startswith(f"seq{size}_")}
         metadata = DatasetMetadata(

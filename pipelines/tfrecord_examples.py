@@ -15,7 +15,7 @@ record is a call per record. Not needing TensorFlow keeps Beam workers light.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import google_crc32c
@@ -211,19 +211,6 @@ class RecordBlock(NamedTuple):
     def records(self) -> list[bytes]:
         """Each record's frame (length, its CRC, data, its CRC)."""
         return [self.data[start:end] for start, end in zip(self.starts.tolist(), self.ends.tolist())]
-
-
-def ordered_chunks(blocks: Sequence[RecordBlock], rows: np.ndarray, records_per_chunk: int = 4096) -> Iterator[bytes]:
-    """The records of `blocks`, numbered as if the blocks were concatenated, in `rows` order, joined a
-    chunk at a time, so no copy of all the blocks together is ever made."""
-    block_of = np.repeat(np.arange(len(blocks)), [len(block) for block in blocks])
-    starts = np.concatenate([block.starts for block in blocks]) if blocks else np.zeros(0, dtype=np.int64)
-    ends = np.concatenate([block.ends for block in blocks]) if blocks else np.zeros(0, dtype=np.int64)
-    data = [block.data for block in blocks]
-    for first in range(0, len(rows), records_per_chunk):
-        chosen = rows[first:first + records_per_chunk]
-        yield b"".join([data[block][start:end] for block, start, end in
-                        zip(block_of[chosen].tolist(), starts[chosen].tolist(), ends[chosen].tolist())])
 
 
 def encode_examples(features: Mapping[str, np.ndarray]) -> list[bytes]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import random
 from collections import Counter
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from pipelines import pretraining_pipeline
 from pipelines.cli import main
 from pipelines.document_writer import documents_table
-from pipelines import handoff
+from pipelines import handoff, shard_writer
 from pipelines.pretraining_command import load_tokenizer, resolve_handoff
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import DatasetMetadata, feature_spec
@@ -174,19 +173,25 @@ def test_output_is_byte_identical_with_two_workers_and_either_handoff(tmp_path, 
 def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypatch):
     run_stage(tmp_path / "shuffle", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
               "--handoff", "shuffle")
-    written: list[tuple[str, str]] = []  # (path, type of the value) of every file written
-    close = handoff.Spool.close
+    added: list[str] = []  # the type of every value handed off
+    closed: list[str] = []  # the files written
+    add, add_bytes, close = handoff.Spool.add, handoff.Spool.add_bytes, handoff.Spool.close
     monkeypatch.setattr(handoff, "SPOOL_BYTES", 1)  # a file per value
     monkeypatch.setattr(handoff, "BLOCK_BYTES", 2**12)  # blocks of a few documents
-    monkeypatch.setattr(handoff.Spool, "close", lambda self: (
-        written.extend((self.path, type(pickle.loads(data)).__name__) for data in self.pending), close(self)))
+    monkeypatch.setattr(handoff.Spool, "add", lambda self, value: (added.append(type(value).__name__),
+                                                                   add(self, value))[1])
+    monkeypatch.setattr(handoff.Spool, "add_bytes", lambda self, data: (added.append("records"),
+                                                                        add_bytes(self, data))[1])
+    monkeypatch.setattr(handoff.Spool, "close", lambda self: (closed.extend([self.path] if self.pending else []),
+                                                              close(self)))
+    monkeypatch.setattr(shard_writer, "RECORDS_PER_CHUNK", 16)  # shards written in many chunks
     run_stage(tmp_path / "files", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
               "--handoff", "files")
-    assert all(path.startswith(f"{tmp_path / 'files' / handoff.FOLDER}/") for path, _ in written)
-    kinds = Counter(kind for _, kind in written)
+    assert all(path.startswith(f"{tmp_path / 'files' / handoff.FOLDER}/") for path in closed)
+    kinds = Counter(added)
     # Blocks of raw documents, tokenized documents, requests and instance pieces each went through files.
     assert kinds["list"] > 1 and kinds["TokenizedDocument"] == 57 and kinds["RequestBatch"] > 3
-    assert kinds["ShardPiece"] > 6 and len({path for path, _ in written}) == len(written)
+    assert kinds["tuple"] == kinds["records"] > 6 and len(closed) == len(set(closed)) == len(added)
     _same_files(tmp_path / "shuffle" / "seq64", tmp_path / "files" / "seq64")
 
 

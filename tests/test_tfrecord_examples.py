@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines import tfrecord_examples
-from pipelines.tfrecord_examples import RecordBlock, encode_examples, framed_examples, ordered_chunks
+from pipelines.tfrecord_examples import RecordBlock, encode_examples, framed_examples
 
 
 @pytest.fixture(autouse=True, params=["compiled", "numpy"])
@@ -76,17 +76,6 @@ def test_blocks_take_and_concat() -> None:
     rows = np.array([11, 0, 3, 3, 7])
     assert joined.take(rows).records() == [joined.records()[row] for row in rows]
     assert RecordBlock.concat([]).data == b"" and len(joined.take(np.zeros(0, dtype=np.int64))) == 0
-
-
-@pytest.mark.parametrize("per_chunk", [1, 4, 1000])
-def test_ordered_chunks_join_to_the_records_in_order(per_chunk: int) -> None:
-    blocks = [framed_examples(_features(rows, seed=rows)) for rows in (6, 0, 9)]
-    records = [record for block in blocks for record in block.records()]
-    rows = np.random.default_rng(5).permutation(15)
-    chunks = list(ordered_chunks(blocks, rows, per_chunk))
-    assert b"".join(chunks) == b"".join(records[row] for row in rows)
-    assert len(chunks) == -(-15 // per_chunk)
-    assert list(ordered_chunks([], np.zeros(0, dtype=np.int64))) == []
 
 
 def test_refuses_values_protobuf_varints_here_do_not_cover() -> None:
