@@ -177,17 +177,48 @@ def plan_chunks(sentence_lengths: Sequence[int], max_num_tokens: int, short_seq_
     return chunks
 
 
-def donor_span(donor: TokenizedDocument, target_b_length: int, start_word: int) -> tuple[int, int]:
-    """Token span of a random-next B: sentences from a random start until the target is reached.
+def span_index(begins: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions begins[i] .. begins[i] + lengths[i] - 1 of every span, back to back."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(np.asarray(begins, dtype=np.int64), lengths) + within
 
-    `start_word` is the instance's DONOR_START random word.
-    """
-    offsets = donor.offsets
-    first = start_word % donor.num_sentences
-    goal = offsets[first] + max(target_b_length, 1)
-    # The first sentence end at or past the goal, or the document's end.
-    end = min(int(np.searchsorted(offsets, goal, side="left")), donor.num_sentences)
-    return int(offsets[first]), int(offsets[max(end, first + 1)])
+
+class DocumentRun(NamedTuple):
+    """Documents back to back: their tokens, and sentence ends shifted to positions in those tokens."""
+
+    tokens: np.ndarray
+    word_starts: np.ndarray | None
+    offsets: np.ndarray  # every document's offsets + its first token's position, one document after another
+    sentence_bases: np.ndarray  # where each document's offsets begin in `offsets`
+    num_sentences: np.ndarray
+
+    @classmethod
+    def of(cls, documents: Sequence[TokenizedDocument]) -> DocumentRun:
+        token_bases = np.cumsum([0] + [len(document.tokens) for document in documents[:-1]], dtype=np.int64)
+        starts = None if documents[0].word_starts is None else np.concatenate([d.word_starts for d in documents])
+        return cls(np.concatenate([document.tokens for document in documents]), starts,
+                   np.concatenate([document.offsets + base for document, base in zip(documents, token_bases)]),
+                   np.cumsum([0] + [len(document.offsets) for document in documents[:-1]], dtype=np.int64),
+                   np.array([document.num_sentences for document in documents], dtype=np.int64))
+
+    def document_offsets(self, position: int) -> np.ndarray:
+        """Sentence ends of the document at `position`, as positions in `tokens`."""
+        base = self.sentence_bases[position]
+        return self.offsets[base:base + self.num_sentences[position] + 1]
+
+    def donor_spans(self, donors: np.ndarray, target_b_lengths: np.ndarray, start_words: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Token spans [begin, end) of random-next Bs: sentences of document donors[i] from a random start
+        (start_words[i] is the instance's DONOR_START word) until target_b_lengths[i] tokens are reached."""
+        bases, sentences = self.sentence_bases[donors], self.num_sentences[donors]
+        first = (np.asarray(start_words, dtype=np.uint64) % sentences.astype(np.uint64)).astype(np.int64)
+        begin = self.offsets[bases + first]
+        goal = begin + np.maximum(target_b_lengths, 1)
+        # The first sentence end at or past the goal, or the document's end. Every offset before the donor's
+        # is below the goal, so searching all documents at once finds the donor's own sentence ends.
+        end = np.minimum(np.searchsorted(self.offsets, goal, side="left") - bases, sentences)
+        return begin, self.offsets[bases + np.maximum(end, first + 1)]
 
 
 _POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int64)
@@ -306,24 +337,25 @@ def mask_whole_words(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray
     return _apply_choices(ids, chosen, seeds, options, special, first_of_word)
 
 
-def _place(ids: np.ndarray, starts: np.ndarray, segments: list[np.ndarray], segment_starts: list | None,
-           fronts: np.ndarray, kept: np.ndarray, first_column: np.ndarray) -> None:
-    """Writes tokens fronts[i]:fronts[i] + kept[i] of segments[i] (and their word starts) into row i
-    from first_column[i] on, all rows at once."""
-    lengths = np.fromiter(map(len, segments), dtype=np.int64, count=len(segments))
-    # Every kept token's offset within its kept run; then where it comes from and where it goes (flat).
-    within = np.arange(int(kept.sum())) - np.repeat(np.cumsum(kept) - kept, kept)
-    source = np.repeat(np.cumsum(lengths) - lengths + fronts, kept) + within
-    target = np.repeat(np.arange(len(segments)) * ids.shape[1] + first_column, kept) + within
-    ids.ravel()[target] = np.concatenate(segments)[source]
-    if segment_starts is not None:
-        starts.ravel()[target] = np.concatenate(segment_starts)[source]
-        starts[np.arange(len(segments)), first_column] = True  # a segment never starts mid-word
+def _place(ids: np.ndarray, starts: np.ndarray, tokens: np.ndarray, token_starts: np.ndarray | None,
+           begins: np.ndarray, kept: np.ndarray, first_column: np.ndarray) -> None:
+    """Writes tokens[begins[i]:begins[i] + kept[i]] (and their word starts) into row i from first_column[i]
+    on, all rows at once."""
+    source = span_index(begins, kept)
+    target = span_index(np.arange(len(begins)) * ids.shape[1] + first_column, kept)
+    ids.ravel()[target] = tokens[source]
+    if token_starts is not None:
+        starts.ravel()[target] = token_starts[source]
+        starts[np.arange(len(begins)), first_column] = True  # a segment never starts mid-word
 
 
 class InstanceBatch:
     """Collects instances of one max_seq_length; truncates, masks and encodes them as tf.train.Examples
-    together (numpy over the whole batch: per-instance Python cost more than all the rest)."""
+    together (numpy over the whole batch: per-instance Python cost more than all the rest).
+
+    Instances are added as spans of token arrays added before (add_tokens), a whole document round or
+    request batch at a time.
+    """
 
     def __init__(self, options: InstanceOptions, special: SpecialIds) -> None:
         self.options, self.special = options, special
@@ -331,57 +363,65 @@ class InstanceBatch:
         self.counts: Counter = Counter()  # instances, random_next, truncated_tokens, tokens, masked
 
     def _clear(self) -> None:
-        self.seeds: list[int] = []
-        self.a: list[np.ndarray] = []  # A, or the whole content of an MLM-only sequence
-        self.b: list[np.ndarray] = []
-        self.a_starts: list[np.ndarray] = []
-        self.b_starts: list[np.ndarray] = []
-        self.random_next: list[bool] = []
+        self.tokens: list[np.ndarray] = []
+        self.word_starts: list[np.ndarray] = []
+        self.size = 0  # tokens added so far
+        self.columns: list[tuple[np.ndarray, ...]] = []  # (seeds, a begin, a end, b begin, b end, random next)
+
+    def add_tokens(self, tokens: np.ndarray, word_starts: np.ndarray | None) -> int:
+        """Makes `tokens` available to spans; returns the position of their first in the batch."""
+        self.tokens.append(tokens)
+        if word_starts is not None:
+            self.word_starts.append(word_starts)
+        self.size += len(tokens)
+        return self.size - len(tokens)
+
+    def add_pairs(self, seeds: np.ndarray, a_begin: np.ndarray, a_end: np.ndarray, b_begin: np.ndarray,
+                  b_end: np.ndarray, random_next: bool) -> None:
+        """[CLS] A [SEP] B [SEP] after truncation, A and B spans of the batch's tokens; `seeds` are the
+        instances' (see instance_seeds)."""
+        flags = np.full(len(seeds), random_next)
+        self.columns.append((np.asarray(seeds, dtype=np.uint64), a_begin, a_end, b_begin, b_end, flags))
 
     def add_pair(self, seed: int, a: np.ndarray, b: np.ndarray, a_starts: np.ndarray | None,
                  b_starts: np.ndarray | None, random_next: bool) -> None:
-        """[CLS] A [SEP] B [SEP] after truncation; `seed` is the instance's (see instance_seeds)."""
-        self.seeds.append(seed)
-        self.a.append(a)
-        self.b.append(b)
-        if a_starts is not None:
-            self.a_starts.append(a_starts)
-            self.b_starts.append(b_starts)
-        self.random_next.append(random_next)
+        """One instance from its own A and B."""
+        a_begin, b_begin = self.add_tokens(a, a_starts), self.add_tokens(b, b_starts)
+        self.add_pairs(np.array([seed]), np.array([a_begin]), np.array([a_begin + len(a)]), np.array([b_begin]),
+                       np.array([b_begin + len(b)]), random_next)
 
     def add_packed(self, seed: int, content: np.ndarray, content_starts: np.ndarray | None) -> None:
         """[CLS] content [SEP] for MLM-only data; [SEP]s inside content separate documents."""
-        self.seeds.append(seed)
-        self.a.append(content)
-        if content_starts is not None:
-            self.a_starts.append(content_starts)
-        self.random_next.append(False)
+        begin = self.add_tokens(content, content_starts)
+        self.add_pairs(np.array([seed]), np.array([begin]), np.array([begin + len(content)]), np.array([0]),
+                       np.array([0]), False)
 
     def encode(self) -> tuple[np.ndarray, RecordBlock]:
         """Every instance's order key (int64; it also picks the shard) and its tf.train.Example, framed."""
-        if not self.seeds:
+        if not self.columns:
             return np.zeros(0, dtype=np.int64), RecordBlock(b"", np.zeros(0, dtype=np.int64))
         options, special = self.options, self.special
-        count, width = len(self.seeds), options.max_seq_length
-        seeds = np.array(self.seeds, dtype=np.uint64)
+        seeds, a_begin, a_end, b_begin, b_end, random_next = (np.concatenate(column) for column in zip(*self.columns))
+        tokens = np.concatenate(self.tokens)
+        words = np.concatenate(self.word_starts) if self.word_starts else None
+        count, width = len(seeds), options.max_seq_length
         ids = np.zeros((count, width), dtype=np.int64)
         starts = np.zeros((count, width), dtype=bool)
-        words = self.a_starts or None
-        a_lengths = np.fromiter(map(len, self.a), dtype=np.int64, count=count)
-        no_cut = np.zeros(count, dtype=np.int64)
-        if self.b:
-            b_lengths = np.fromiter(map(len, self.b), dtype=np.int64, count=count)
+        a_lengths = a_end - a_begin
+        first_column = np.ones(count, dtype=np.int64)
+        if options.nsp:
+            b_lengths = b_end - b_begin
             front_a, back_a, front_b, back_b = truncations(a_lengths, b_lengths, options.max_num_tokens, seeds)
             self.counts["truncated_tokens"] += int((front_a + back_a + front_b + back_b).sum())
             kept_a, kept_b = a_lengths - front_a - back_a, b_lengths - front_b - back_b
             b_begins = 2 + kept_a
             ends = b_begins + kept_b
             ids[np.arange(count), b_begins - 1] = special.sep
-            _place(ids, starts, self.a, words, front_a, kept_a, no_cut + 1)
-            _place(ids, starts, self.b, self.b_starts or None, front_b, kept_b, b_begins)
+            _place(ids, starts, tokens, words, a_begin + front_a, kept_a, first_column)
+            _place(ids, starts, tokens, words, b_begin + front_b, kept_b, b_begins)
         else:
             b_begins, ends = np.full(count, width, dtype=np.int64), 1 + a_lengths
-            _place(ids, starts, self.a, words, no_cut, a_lengths, no_cut + 1)
+            _place(ids, starts, tokens, words, a_begin, a_lengths, first_column)
         rows = np.arange(count)
         ids[:, 0] = special.cls
         ids[rows, ends] = special.sep
@@ -393,7 +433,7 @@ class InstanceBatch:
         else:
             positions, labels = mask_tokens(ids, ends + 1, candidate, seeds, options, special)
         masked = (positions > 0).sum(axis=1)  # [CLS] at 0 is never masked; 0 is padding
-        nsp = np.array(self.random_next, dtype=np.int64)
+        nsp = random_next.astype(np.int64)
         self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
                            masked=int(masked.sum()))
         examples = framed_examples({

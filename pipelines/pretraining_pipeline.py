@@ -27,7 +27,6 @@ files) is pipelines.handoff's.
 """
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import posixpath
@@ -48,14 +47,16 @@ from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load, rem
 from pipelines.pretraining_instances import (
     DONOR_RANK,
     DONOR_START,
+    Chunk,
+    DocumentRun,
     InstanceBatch,
     InstanceOptions,
     SpecialIds,
     TokenizedDocument,
-    donor_span,
     instance_seeds,
     plan_chunks,
     random_words,
+    span_index,
     stable_int,
 )
 from pipelines.pretraining_metadata import (
@@ -123,42 +124,18 @@ def make_layout(totals: tuple[int, int], options: PretrainingOptions) -> Layout:
     return Layout(documents, ranges, shards)
 
 
-class Request(NamedTuple):
-    """A random-next chunk waiting for its B segment from the document at donor_position of a range."""
-
-    donor_position: int
-    key: tuple  # (document id, max_seq_length, round, chunk)
-    seed: int  # the instance's, see instance_seeds
-    a: np.ndarray
-    a_starts: np.ndarray | None
-    target_b_length: int
-
-
 class RequestBatch(NamedTuple):
-    """Requests to one range, column by column: Beam pickles one object instead of one per request."""
+    """Random-next chunks waiting for their B segments from documents of one range, column by column
+    (Beam pickles one object instead of one per request)."""
 
-    donor_positions: np.ndarray
-    keys: list[tuple]
-    seeds: np.ndarray
+    donor_positions: np.ndarray  # the donor's place in the range's rank order
+    requesters: np.ndarray  # rank key of the requesting document, never the donor's
+    sizes: np.ndarray  # max_seq_length
+    seeds: np.ndarray  # the instances', see instance_seeds
     a_tokens: np.ndarray  # A segments back to back
-    a_offsets: np.ndarray
-    a_starts: np.ndarray | None
+    a_offsets: np.ndarray  # A segment i is a_tokens[a_offsets[i]:a_offsets[i + 1]]
+    a_starts: np.ndarray | None  # word starts of a_tokens, for whole-word masking
     target_b_lengths: np.ndarray
-
-    @classmethod
-    def of(cls, requests: list[Request]) -> RequestBatch:
-        offsets = np.zeros(len(requests) + 1, dtype=np.int64)
-        np.cumsum([len(request.a) for request in requests], out=offsets[1:])
-        starts = None if requests[0].a_starts is None else np.concatenate([r.a_starts for r in requests])
-        return cls(np.array([r.donor_position for r in requests], dtype=np.int64), [r.key for r in requests],
-                   np.array([r.seed for r in requests], dtype=np.int64), np.concatenate([r.a for r in requests]), offsets, starts,
-                   np.array([r.target_b_length for r in requests], dtype=np.int64))
-
-    def requests(self) -> Iterator[Request]:
-        for index, key in enumerate(self.keys):
-            span = slice(self.a_offsets[index], self.a_offsets[index + 1])
-            yield Request(int(self.donor_positions[index]), key, int(self.seeds[index]), self.a_tokens[span],
-                          None if self.a_starts is None else self.a_starts[span], int(self.target_b_lengths[index]))
 
 
 # ---------------------------------------------------------------------------
@@ -265,15 +242,14 @@ def _key_by_range(ref: DocumentRef, layout: Layout, seed: int) -> tuple[int, tup
     return layout.range_of(rank_key), (rank_key, ref)
 
 
-def _ordered(refs: Iterable[tuple[int, DocumentRef]]) -> list[TokenizedDocument]:
-    """A range's documents in rank order (rank key, then id, then content for duplicate ids)."""
+def _ordered(refs: Iterable[tuple[int, DocumentRef]]) -> tuple[list[TokenizedDocument], np.ndarray]:
+    """A range's documents in rank order (rank key, then id, then content for duplicate ids), and their
+    rank keys."""
     ordered = sorted(refs, key=lambda kr: (kr[0], kr[1].id))
-    documents = load(ref.document for _, ref in ordered)
-    if any(a.id == b.id for a, b in itertools.pairwise(documents)):  # rare: copy tokens only then
-        ranked = sorted(zip((rank for rank, _ in ordered), documents),
-                        key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))
-        documents = [document for _, document in ranked]
-    return documents
+    ranked = list(zip((rank for rank, _ in ordered), load(ref.document for _, ref in ordered)))
+    if any(a.id == b.id for (_, a), (_, b) in itertools.pairwise(ranked)):  # rare: copy tokens only then
+        ranked.sort(key=lambda kd: (kd[0], kd[1].id, kd[1].tokens.tobytes()))
+    return [document for _, document in ranked], np.array([rank for rank, _ in ranked], dtype=np.int64)
 
 
 def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> list[int]:
@@ -316,48 +292,64 @@ class CreateInstances(_MakesInstances):
 
     def process(self, element, layout: Layout, starts: list[int]):
         range_index, keyed_documents = element
-        documents = _ordered(keyed_documents)
+        documents, rank_keys = _ordered(keyed_documents)
         batches, counts = self.new_batches(), Counter()
         if self.options.nsp:
-            requests: dict[int, list[Request]] = {}
-            for position, document in enumerate(documents):
-                rank = starts[range_index] + position
-                for donor_rank, *request in self._pairs(document, rank, layout, batches, counts):
-                    donor_range = bisect.bisect_right(starts, donor_rank) - 1
-                    requests.setdefault(donor_range, []).append(Request(donor_rank - starts[donor_range], *request))
-            for donor_range, items in sorted(requests.items()):
-                yield TaggedOutput(REQUESTS, (donor_range, self.hand_off(RequestBatch.of(items))))
+            run = DocumentRun.of(documents)
+            bases = {size: batch.add_tokens(run.tokens, run.word_starts) for size, batch in batches.items()}
+            requests = [request for position, document in enumerate(documents)
+                        for request in self._pairs(document, starts[range_index] + position, rank_keys[position],
+                                                   run.document_offsets(position), layout, batches, bases, counts)]
+            if requests:
+                yield from self._requests(run, [np.concatenate(column) for column in zip(*requests)], starts)
         else:
             self._packed(documents, batches)
         yield from self.emit(batches, layout, counts)
 
-    def _pairs(self, document: TokenizedDocument, rank: int, layout: Layout,
-               batches: dict[int, InstanceBatch], counts: Counter) -> Iterator[tuple]:
-        """Actual-next instances go into `batches`; random-next chunks come out as
-        (donor rank, *the rest of their Request)."""
-        seed, tokens, offsets, starts = self.options.seed, document.tokens, document.offsets, document.word_starts
-        sentence_lengths = np.diff(offsets).tolist()
+    def _pairs(self, document: TokenizedDocument, rank: int, rank_key: int, offsets: np.ndarray, layout: Layout,
+               batches: dict[int, InstanceBatch], bases: dict[int, int], counts: Counter) -> Iterator[tuple]:
+        """Actual-next instances go into `batches`; the random-next chunks of every round come out as
+        columns (donor ranks, requester rank keys, sizes, seeds, A begins, A ends, B target lengths), with
+        `offsets` the document's sentence ends in the range's DocumentRun."""
+        sentence_lengths = np.diff(document.offsets).tolist()
         others = layout.num_documents - 1
         for length in self.options.lengths:
-            size = length.max_seq_length
+            size, base = length.max_seq_length, bases[length.max_seq_length]
             for round_index in range(self.options.dupe_factor):
-                round_seed = stable_int(seed, "plan", document.id, size, round_index)
-                chunks = plan_chunks(sentence_lengths, length.max_num_tokens, length.short_seq_prob,
-                                     random.Random(round_seed))
-                seeds = instance_seeds(round_seed, len(chunks))
-                donors = (random_words(seeds, DONOR_RANK, 1)[:, 0] % np.uint64(max(others, 1))).tolist()
-                for chunk_index, (chunk, own_seed, donor) in enumerate(zip(chunks, seeds.tolist(), donors)):
-                    a_span = slice(offsets[chunk.start], offsets[chunk.a_end])
-                    a_starts = None if starts is None else starts[a_span]
-                    if not chunk.random_next:
-                        b_span = slice(offsets[chunk.a_end], offsets[chunk.end])
-                        batches[size].add_pair(own_seed, tokens[a_span], tokens[b_span], a_starts,
-                                               None if starts is None else starts[b_span], False)
-                    elif others == 0:
-                        counts[f"seq{size}_random_next_without_other_document"] += 1
-                    else:
-                        key = (document.id, size, round_index, chunk_index)
-                        yield donor + (donor >= rank), key, own_seed, tokens[a_span], a_starts, chunk.target_b_length
+                round_seed = stable_int(self.options.seed, "plan", document.id, size, round_index)
+                plan = np.array(plan_chunks(sentence_lengths, length.max_num_tokens, length.short_seq_prob,
+                                            random.Random(round_seed)), dtype=np.int64).reshape(-1, len(Chunk._fields))
+                seeds = instance_seeds(round_seed, len(plan))
+                a_begin, a_end, b_end = offsets[plan[:, 0]], offsets[plan[:, 1]], offsets[plan[:, 2]]
+                actual = plan[:, 3] == 0
+                batches[size].add_pairs(seeds[actual], base + a_begin[actual], base + a_end[actual],
+                                        base + a_end[actual], base + b_end[actual], False)
+                wanted = ~actual
+                if others == 0:
+                    counts[f"seq{size}_random_next_without_other_document"] += int(wanted.sum())
+                    continue
+                donors = (random_words(seeds[wanted], DONOR_RANK, 1)[:, 0] % np.uint64(others)).astype(np.int64)
+                count = len(donors)
+                yield (donors + (donors >= rank), np.full(count, rank_key), np.full(count, size), seeds[wanted],
+                       a_begin[wanted], a_end[wanted], plan[wanted, 4])
+
+    def _requests(self, run: DocumentRun, columns: list[np.ndarray], starts: list[int]) -> Iterator[TaggedOutput]:
+        """A RequestBatch per donor range, from the columns of _pairs."""
+        if getattr(self, "_starts_of", None) is not starts:  # one array per side input, not per range group
+            self._starts_of, self._starts = starts, np.asarray(starts, dtype=np.int64)
+        donor_ranks, requesters, sizes, seeds, a_begin, a_end, targets = columns
+        donor_ranges = np.searchsorted(self._starts, donor_ranks, side="right") - 1
+        order = np.argsort(donor_ranges, kind="stable")
+        cuts = np.flatnonzero(np.diff(donor_ranges[order])) + 1
+        for rows in np.split(order, cuts):
+            donor_range = int(donor_ranges[rows[0]])
+            lengths = a_end[rows] - a_begin[rows]
+            index = span_index(a_begin[rows], lengths)
+            batch = RequestBatch(
+                donor_ranks[rows] - self._starts[donor_range], requesters[rows], sizes[rows], seeds[rows],
+                run.tokens[index], np.concatenate([[0], np.cumsum(lengths)]),
+                None if run.word_starts is None else run.word_starts[index], targets[rows])
+            yield TaggedOutput(REQUESTS, (donor_range, self.hand_off(batch)))
 
     def _packed(self, documents: list[TokenizedDocument], batches: dict[int, InstanceBatch]) -> None:
         """MLM-only: consecutive sentences packed to the full length, across documents of the range."""
@@ -412,18 +404,22 @@ class FulfilRequests(_MakesInstances):
 
     def process(self, element, layout: Layout):
         _, grouped = element
-        documents = _ordered(grouped["documents"])
+        documents, rank_keys = _ordered(grouped["documents"])
+        run = DocumentRun.of(documents)
         batches, counts = self.new_batches(), Counter()
+        bases = {size: batch.add_tokens(run.tokens, run.word_starts) for size, batch in batches.items()}
         for requests in load(grouped[REQUESTS]):
-            start_words = random_words(requests.seeds, DONOR_START, 1)[:, 0].tolist()
-            for request, start_word in zip(requests.requests(), start_words):
-                donor = documents[request.donor_position]
-                b_span = slice(*donor_span(donor, request.target_b_length, start_word))
-                b_starts = None if donor.word_starts is None else donor.word_starts[b_span]
-                batches[request.key[1]].add_pair(request.seed, request.a, donor.tokens[b_span], request.a_starts,
-                                                 b_starts, True)
-                if donor.id == request.key[0]:
-                    counts["random_next_from_same_document"] += 1  # impossible by construction; tests watch it
+            start_words = random_words(requests.seeds, DONOR_START, 1)[:, 0]
+            b_begin, b_end = run.donor_spans(requests.donor_positions, requests.target_b_lengths, start_words)
+            same = int((rank_keys[requests.donor_positions] == requests.requesters).sum())
+            if same:
+                counts["random_next_from_same_document"] += same  # impossible by construction; tests watch it
+            for size in np.unique(requests.sizes).tolist():
+                rows = requests.sizes == size
+                a_base = batches[size].add_tokens(requests.a_tokens, requests.a_starts)
+                batches[size].add_pairs(requests.seeds[rows], a_base + requests.a_offsets[:-1][rows],
+                                        a_base + requests.a_offsets[1:][rows], bases[size] + b_begin[rows],
+                                        bases[size] + b_end[rows], True)
         yield from self.emit(batches, layout, counts)
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from pipelines.pretraining_instances import (
+    DocumentRun,
     InstanceBatch,
     InstanceOptions,
     SpecialIds,
     TokenizedDocument,
-    donor_span,
     mask_tokens,
     mask_whole_words,
     DONOR_START,
@@ -124,26 +124,33 @@ def test_truncation_cuts_front_and_back_equally_often():
     assert 4 < np.std(fronts) < 10  # Binomial(200, 1/2): sd 7.07
 
 
-def test_donor_span_takes_sentences_until_the_target_like_the_reference():
-    donor = _document([4, 6, 3, 8, 5])
-    for seed in range(200):
-        target = seed % 30 - 3
-        start, end = donor_span(donor, target, _donor_word(seed))
-        first = int(np.searchsorted(donor.offsets, start))
-        assert donor.offsets[first] == start  # starts at a sentence
+def test_donor_spans_take_sentences_until_the_target_like_the_reference():
+    documents = [_document([3, 9]), _document([4, 6, 3, 8, 5]), _document([7, 1, 2])]
+    run = DocumentRun.of(documents)
+    seeds = np.arange(600, dtype=np.uint64)
+    donors = np.arange(600) % 3
+    targets = (np.arange(600) % 30 - 3).astype(np.int64)
+    begins, ends = run.donor_spans(donors, targets, random_words(seeds, DONOR_START, 1)[:, 0])
+    token_bases = np.cumsum([0] + [len(d.tokens) for d in documents])
+    for begin, end, donor, target in zip(begins.tolist(), ends.tolist(), donors.tolist(), targets.tolist()):
+        offsets = documents[donor].offsets + token_bases[donor]
+        first = int(np.searchsorted(offsets, begin))
+        assert offsets[first] == begin and first < documents[donor].num_sentences  # starts at one of its sentences
         taken, index = 0, first
-        while index < donor.num_sentences:  # the reference's loop
-            taken += int(donor.offsets[index + 1] - donor.offsets[index])
+        while index < documents[donor].num_sentences:  # the reference's loop
+            taken += int(offsets[index + 1] - offsets[index])
             index += 1
             if taken >= target:
                 break
-        assert end == donor.offsets[index]
+        assert end == offsets[index]
+        assert (run.tokens[begin:end] == documents[donor].tokens[begin - token_bases[donor]:end - token_bases[donor]]).all()
 
 
 def test_donor_start_sentence_is_uniform():
-    donor = _document([2] * 5)
-    starts = [donor_span(donor, 1, _donor_word(seed))[0] // 2 for seed in range(5000)]
-    assert np.bincount(starts).tolist() == pytest.approx([1000] * 5, abs=100)
+    run = DocumentRun.of([_document([2] * 5)])
+    begins, _ = run.donor_spans(np.zeros(5000, dtype=np.int64), np.ones(5000, dtype=np.int64),
+                                random_words(np.arange(5000, dtype=np.uint64), DONOR_START, 1)[:, 0])
+    assert np.bincount(begins // 2).tolist() == pytest.approx([1000] * 5, abs=100)
 
 
 def _splitmix_value(seed: int, stream: int, index: int) -> int:
@@ -155,10 +162,6 @@ def _splitmix_value(seed: int, stream: int, index: int) -> int:
 
     golden = 0x9E3779B97F4A7C15
     return mix((mix((seed + stream * golden) % 2**64) + (index + 1) * golden) % 2**64)
-
-
-def _donor_word(seed: int) -> int:
-    return int(random_words(np.array([seed], dtype=np.uint64), DONOR_START, 1)[0, 0])
 
 
 def test_random_words_match_their_definition_and_look_uniform():

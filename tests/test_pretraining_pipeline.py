@@ -288,6 +288,6 @@ def test_rank_order_does_not_depend_on_arrival_order_even_with_duplicate_ids():
         return pretraining_pipeline.stable_int(1, "rank", doc_id), pretraining_pipeline.DocumentRef(doc_id, 3, document)
 
     documents = [document("a", 10), document("b", 20), document("a", 5)]
-    orders = {tuple((d.id, int(d.tokens[0])) for d in pretraining_pipeline._ordered(documents[::step]))
+    orders = {tuple((d.id, int(d.tokens[0])) for d in pretraining_pipeline._ordered(documents[::step])[0])
               for step in (1, -1)}
     assert len(orders) == 1 and sorted(next(iter(orders))) == [("a", 5), ("a", 10), ("b", 20)]
