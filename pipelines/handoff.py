@@ -3,8 +3,8 @@
 The DirectRunner keeps every shuffled element in its own process (and with
 worker processes sends each through gRPC twice), so a local run's memory grows
 with the corpus however little each transform holds. With the "files" handoff
-the producers of a shuffle pickle its values into files under OUT/_handoff,
-written a spool of about SPOOL_BYTES at a time, and only a `Spilled` (file,
+the producers of a shuffle pickle its values into files in a handoff folder
+(see handoff_folder), written a spool of about SPOOL_BYTES at a time, and only a `Spilled` (file,
 offset, size) per value travels through the runner; consumers read the values
 back. On Dataflow the shuffle service does that job better than many small
 files in a bucket, so "shuffle" hands the values themselves to Beam. Both give
@@ -13,6 +13,7 @@ the same output bytes: consumers never depend on the order values arrive in.
 from __future__ import annotations
 
 import pickle
+import tempfile
 import uuid
 from collections.abc import Iterable
 from typing import NamedTuple, TypeVar
@@ -41,7 +42,11 @@ class Spilled(NamedTuple):
 
 
 def handoff_folder(output: str) -> str:
-    return f"{output}/{FOLDER}"
+    """OUT/_handoff for an output on a local disk; a new local temporary folder for one in object storage:
+    the DirectRunner's processes all run on this machine, and every read from a bucket is a request."""
+    if FileSystems.get_scheme(output) in (None, "file"):
+        return f"{output}/{FOLDER}"
+    return tempfile.mkdtemp(prefix="bertprep-handoff-")
 
 
 class Spool:
@@ -121,9 +126,8 @@ def load(items: Iterable[T | Spilled]) -> list[T]:
     return values
 
 
-def remove_handoff_files(output: str) -> None:
-    """Deletes OUT/_handoff: every handoff file, those of retried bundles included."""
-    folder = handoff_folder(output)
+def remove_handoff_files(folder: str) -> None:
+    """Deletes the handoff folder: every handoff file, those of retried bundles included."""
     matched = [metadata.path for metadata in FileSystems.match([f"{folder}/*"])[0].metadata_list]
     if matched:
         FileSystems.delete(matched)
@@ -134,13 +138,13 @@ def remove_handoff_files(output: str) -> None:
 class SpoolingDoFn(beam.DoFn):
     """A DoFn whose outputs bound for a shuffle go through `hand_off` (a spool per bundle with "files")."""
 
-    def __init__(self, handoff: str, output: str) -> None:
+    def __init__(self, handoff: str, folder: str) -> None:
         if handoff not in HANDOFFS:
             raise ValueError(f"unknown handoff {handoff!r}; use one of {', '.join(HANDOFFS)}")
-        self.handoff, self.output = handoff, output
+        self.handoff, self.folder = handoff, folder
 
     def start_bundle(self) -> None:
-        self.spool = Spool(handoff_folder(self.output)) if self.handoff == "files" else None
+        self.spool = Spool(self.folder) if self.handoff == "files" else None
 
     def hand_off(self, value: T) -> T | Spilled:
         return value if self.spool is None else self.spool.add(value)
@@ -182,14 +186,14 @@ def _unblock(spilled: Spilled) -> list:
 class Spread(beam.PTransform):
     """beam.Reshuffle that, with the files handoff, moves blocks of values through files."""
 
-    def __init__(self, handoff: str, output: str) -> None:
+    def __init__(self, handoff: str, folder: str) -> None:
         super().__init__()
-        self.handoff, self.output = handoff, output
+        self.handoff, self.folder = handoff, folder
 
     def expand(self, values):
         if self.handoff == "shuffle":
             return values | "Reshuffle" >> beam.Reshuffle()
         return (values
-                | "SpillBlocks" >> beam.ParDo(_Blocks(self.handoff, self.output))
+                | "SpillBlocks" >> beam.ParDo(_Blocks(self.handoff, self.folder))
                 | "Reshuffle" >> beam.Reshuffle()
                 | "LoadBlocks" >> beam.FlatMap(_unblock))

@@ -11,7 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import pretraining_pipeline
 from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline, runner_name
-from pipelines.handoff import HANDOFFS
+from pipelines.handoff import HANDOFFS, handoff_folder
 from pipelines.pretraining_instances import InstanceOptions
 from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, length_folder
 from pipelines.pretraining_tokens import check_vocab_case
@@ -65,9 +65,9 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--handoff", "--instance_handoff", dest="handoff", default="auto",
                        choices=("auto", *HANDOFFS),
                        help="how documents, requests and instances cross the shuffles: as Beam elements, or "
-                       "pickled into files under OUT/_handoff with only their places shuffled (memory that does "
-                       "not grow with the corpus on the DirectRunner); auto = files on the DirectRunner, "
-                       "shuffle elsewhere. Same output bytes")
+                       "pickled into files (OUT/_handoff, or a local temporary folder for an output in a bucket) "
+                       "with only their places shuffled, so memory does not grow with the corpus on the "
+                       "DirectRunner; auto = files on the DirectRunner, shuffle elsewhere. Same output bytes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -151,8 +151,10 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     parquet, text, input_stats = resolve_inputs(inputs)
     # The vocab is read here and travels inside the pipeline, so only the documents must be on workers' reach.
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
-    options = dataclasses.replace(pretraining_options(args, output, vocab_path, sha256, input_stats),
-                                  handoff=resolve_handoff(args.handoff, beam_args))
+    options = pretraining_options(args, output, vocab_path, sha256, input_stats)
+    handoff = resolve_handoff(args.handoff, beam_args)
+    options = dataclasses.replace(options, handoff=handoff,
+                                  handoff_folder=handoff_folder(options.output) if handoff == "files" else "")
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)

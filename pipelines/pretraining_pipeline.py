@@ -43,6 +43,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
+from pipelines.handoff import FOLDER as HANDOFF_FOLDER
 from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load, remove_handoff_files
 from pipelines.pretraining_instances import (
     DONOR_RANK,
@@ -91,10 +92,15 @@ class PretrainingOptions:
     input_stats: dict = field(default_factory=dict)
     docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
     handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
+    handoff_folder: str = ""  # where "files" puts it; OUT/_handoff when empty
 
     def __post_init__(self) -> None:
         if self.handoff not in HANDOFFS:
             raise ValueError(f"unknown handoff {self.handoff!r}; use one of {', '.join(HANDOFFS)}")
+
+    @property
+    def spill_folder(self) -> str:
+        return self.handoff_folder or f"{self.output}/{HANDOFF_FOLDER}"
 
     @property
     def nsp(self) -> bool:
@@ -198,7 +204,7 @@ class _Stage(SpoolingDoFn):
     for a large shuffle go through hand_off."""
 
     def __init__(self, options: PretrainingOptions) -> None:
-        super().__init__(options.handoff, options.output)
+        super().__init__(options.handoff, options.spill_folder)
         self.options = options
 
     def count(self, counts: Counter) -> Iterator[TaggedOutput]:
@@ -451,7 +457,8 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
                    vocab_size: int) -> list[str]:
     """Writes missing (empty) shards and metadata.json per length; returns the metadata paths."""
     paths = []
-    remove_handoff_files(options.output)
+    if options.handoff == "files":
+        remove_handoff_files(options.spill_folder)
     for length in options.lengths:
         size = length.max_seq_length
         folder = f"{options.output}/{length_folder(size)}"
@@ -490,7 +497,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokeniz
     tokenized = (
         pipeline
         | "Read" >> ReadPretrainingDocuments(parquet_files, text_files)
-        | "SpreadDocuments" >> Spread(options.handoff, options.output)
+        | "SpreadDocuments" >> Spread(options.handoff, options.spill_folder)
         | "Tokenize" >> beam.ParDo(TokenizeDocuments(options, tokenizer)).with_outputs(COUNTS, main="docs")
     )
     documents = tokenized.docs

@@ -10,20 +10,24 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import pathlib
 import posixpath
 import subprocess
 import sys
 import tarfile
+import tempfile
 
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.portability.api import beam_runner_api_pb2
 
+from pipelines import pretraining_command
 from pipelines.cli import main
+from pipelines.handoff import FOLDER as HANDOFF_FOLDER
+from pipelines.handoff import handoff_folder
 from pipelines.inputs import expand_inputs
 from pipelines.pretraining_metadata import DatasetMetadata
-from pipelines.handoff import FOLDER as HANDOFF_FOLDER
 from pipelines.sources import ReadOptions, plan_dump_ranges
 from tests.gcs_emulator import PROJECT, listing, read, upload
 from tests.wiki_fixtures import DATA, sample_xml, split_dump, write_multistream
@@ -49,8 +53,12 @@ def chain(gcs_bucket, tmp_path_factory):
     argv = ["run", *(f"--input={spec}" for spec in inputs), "--output", output, "--vocab_size", "3000",
             "--lengths", ",".join(f"{size}:{size // 6}" for size in LENGTHS), "--dupe_factor", "1",
             "--multistream_chunk_mb", str(CHUNK_MB)]
-    assert main(argv) == 0
-    return {"bucket": gcs_bucket, "inputs": inputs, "output": output}
+    folders: list[str] = []  # the handoff folders the run chose
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pretraining_command, "handoff_folder",
+                      lambda out: folders.append(handoff_folder(out)) or folders[-1])
+        assert main(argv) == 0
+    return {"bucket": gcs_bucket, "inputs": inputs, "output": output, "handoff_folders": folders}
 
 
 def test_multistream_dump_on_gcs_is_split_into_ranges(chain):
@@ -86,7 +94,10 @@ def test_run_reads_from_and_writes_to_gcs(chain):
         assert metadata.counters["documents"] == stats["kept"]
         assert metadata.input_stats == {f"{output}/corpus": stats}
         assert listing(f"{output}/seq{size}/part-*") == [f"{output}/seq{size}/{name}" for name in metadata.files]
-    assert listing(f"{output}/{HANDOFF_FOLDER}/*") == []  # the handoff files are gone
+    # The DirectRunner's handoff files went to a local temporary folder, not the bucket, and are gone.
+    assert listing(f"{output}/{HANDOFF_FOLDER}/*") == [] and len(chain["handoff_folders"]) == 1
+    assert chain["handoff_folders"][0].startswith(tempfile.gettempdir())
+    assert not os.path.exists(chain["handoff_folders"][0])
 
 
 def _copy_to_ram(folder: str) -> str:

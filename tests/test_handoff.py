@@ -1,6 +1,7 @@
 """The files handoff: values pickled into spool files, read back through their places, then removed."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import apache_beam as beam
@@ -34,14 +35,25 @@ def test_a_truncated_handoff_file_is_an_error_that_names_it(tmp_path: Path) -> N
 
 
 def test_remove_deletes_the_folder_and_every_file(tmp_path: Path) -> None:
+    folder = handoff.handoff_folder(str(tmp_path))
+    assert folder == f"{tmp_path}/{handoff.FOLDER}"  # beside the output on a local disk
     for _ in range(3):
-        spool = handoff.Spool(handoff.handoff_folder(str(tmp_path)))
+        spool = handoff.Spool(folder)
         spool.add("value")
         spool.close()
-    assert len(list((tmp_path / handoff.FOLDER).iterdir())) == 3
-    handoff.remove_handoff_files(str(tmp_path))
-    assert not (tmp_path / handoff.FOLDER).exists()
-    handoff.remove_handoff_files(str(tmp_path))  # nothing left: no error
+    assert len(list(Path(folder).iterdir())) == 3
+    handoff.remove_handoff_files(folder)
+    assert not Path(folder).exists()
+    handoff.remove_handoff_files(folder)  # nothing left: no error
+
+
+def test_an_output_in_a_bucket_hands_off_through_a_local_temporary_folder() -> None:
+    folder = handoff.handoff_folder("gs://bucket/out")
+    try:
+        assert Path(folder).is_dir() and folder.startswith(tempfile.gettempdir())
+    finally:
+        handoff.remove_handoff_files(folder)
+    assert not Path(folder).exists()
 
 
 @pytest.mark.parametrize("kind", handoff.HANDOFFS)
@@ -49,9 +61,9 @@ def test_spread_moves_every_value_once(tmp_path: Path, monkeypatch, kind: str) -
     monkeypatch.setattr(handoff, "BLOCK_BYTES", 200)
     values = [(f"doc{i}", ["sentence"] * (i % 7)) for i in range(300)]
     with beam.Pipeline() as pipeline:
-        spread = pipeline | beam.Create(values) | handoff.Spread(kind, str(tmp_path))
+        spread = pipeline | beam.Create(values) | handoff.Spread(kind, str(tmp_path / "handoff"))
         assert_that(spread, equal_to(values))
-    files = list((tmp_path / handoff.FOLDER).glob("*")) if kind == "files" else []
+    files = list((tmp_path / "handoff").glob("*")) if kind == "files" else []
     assert (len(files) > 0) == (kind == "files")
 
 
