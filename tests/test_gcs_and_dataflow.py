@@ -162,6 +162,9 @@ EXPECTED_TRANSFORMS = {
 # of the job must unpickle from it, as on a Dataflow worker.
 _UNPICKLE_ON_A_WORKER = """
 import sys
+# A developer's editable install would lend its compiled extensions to the staged sources; a worker has
+# only what it installs from the staged package.
+sys.meta_path = [finder for finder in sys.meta_path if not getattr(finder, "__module__", "").startswith("__editable__")]
 from apache_beam.internal import pickler
 from apache_beam.portability import common_urns, python_urns
 from apache_beam.portability.api import beam_runner_api_pb2 as api
@@ -201,6 +204,8 @@ def test_dataflow_template_stages_the_package_and_the_pipeline(stage, chain, tmp
         archive.extractall(tmp_path, filter="data")
     [package] = tmp_path.glob("bertprep-*")
     assert (package / "setup.py").exists() and (package / "README.md").exists()  # setup.py reads the README
+    # The C sources the workers' pip install compiles (the numpy versions run where it cannot).
+    assert (package / "pipelines" / "_masking.c").exists() and (package / "pipelines" / "_tfrecord_frames.c").exists()
 
     proto_path = tmp_path / "pipeline.pb"
     proto_path.write_bytes(read(template["environment"]["sdkPipelineOptions"]["options"]["pipelineUrl"]))
