@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 
 class Spilled(NamedTuple):
-    """Where one pickled value lies in a handoff file."""
+    """Where one handed-off value lies in a handoff file: pickled (Spool.add) or raw (Spool.add_bytes)."""
 
     path: str
     offset: int

@@ -296,6 +296,9 @@ class _MakesInstances(_Stage):
 class CreateInstances(_MakesInstances):
     """A range group of documents -> actual-next instances and requests for random-next ones."""
 
+    def setup(self) -> None:
+        self._starts_of: list[int] | None = None  # the side input self._starts was made from
+
     def process(self, element, layout: Layout, starts: list[int]):
         range_index, keyed_documents = element
         documents, rank_keys = _ordered(keyed_documents)
@@ -331,8 +334,9 @@ class CreateInstances(_MakesInstances):
                 batches[size].add_pairs(seeds[actual], base + a_begin[actual], base + a_end[actual],
                                         base + a_end[actual], base + b_end[actual], False)
                 wanted = ~actual
-                if others == 0:
-                    counts[f"seq{size}_random_next_without_other_document"] += int(wanted.sum())
+                if others == 0:  # a corpus of one document
+                    if wanted.any():
+                        counts[f"seq{size}_random_next_without_other_document"] += int(wanted.sum())
                     continue
                 donors = (random_words(seeds[wanted], DONOR_RANK, 1)[:, 0] % np.uint64(others)).astype(np.int64)
                 count = len(donors)
@@ -341,7 +345,7 @@ class CreateInstances(_MakesInstances):
 
     def _requests(self, run: DocumentRun, columns: list[np.ndarray], starts: list[int]) -> Iterator[TaggedOutput]:
         """A RequestBatch per donor range, from the columns of _pairs."""
-        if getattr(self, "_starts_of", None) is not starts:  # one array per side input, not per range group
+        if self._starts_of is not starts:  # one array per side input, not per range group
             self._starts_of, self._starts = starts, np.asarray(starts, dtype=np.int64)
         donor_ranks, requesters, sizes, seeds, a_begin, a_end, targets = columns
         donor_ranges = np.searchsorted(self._starts, donor_ranks, side="right") - 1

@@ -277,6 +277,14 @@ def test_bad_inputs_are_refused_or_counted(tmp_path, capsys):
     counters = metadata.counters
     assert counters["documents_read"] == 3 and counters["documents_dropped_no_tokens"] == 1
     assert counters["seq64_truncated_tokens"] > 0 and (data["input_mask"].sum(axis=1) <= 64).all()
+    assert "seq64_random_next_without_other_document" not in counters
+    # A corpus of one document: its random-next chunks have no donor; they are counted, not made.
+    single = tmp_path / "single.txt"
+    single.write_text("".join(f"sentence number {i} of the only document.\n" for i in range(60)))
+    run_stage(tmp_path / "f", "--lengths", "64:10", inputs=(f"bert-text:{single}",))
+    metadata, data = read_dataset(tmp_path / "f" / "seq64")
+    assert metadata.counters["seq64_random_next_without_other_document"] > 0
+    assert metadata.num_instances > 0 and not data["next_sentence_labels"].any()
 
 
 def test_rank_order_does_not_depend_on_arrival_order_even_with_duplicate_ids():
