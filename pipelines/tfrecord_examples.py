@@ -104,6 +104,7 @@ def _varint_rows(values: np.ndarray) -> _Part:
 
 
 def _float_rows(values: np.ndarray) -> _Part:
+    values = values.astype("<f4", copy=False)  # protobuf floats are little-endian
     return _back_to_back(values.view(np.uint8).ravel(), np.full(len(values), 4 * values.shape[1], dtype=np.int64))
 
 
@@ -126,7 +127,7 @@ def _entry_header(name: bytes, list_tag: int, payload_length: int) -> bytes:
 class _Feature(NamedTuple):
     name: bytes
     is_float: bool
-    values: np.ndarray  # 2-D, C-contiguous: float32 or int64 in [0, 2**35)
+    values: np.ndarray  # 2-D, C-contiguous, native byte order: float32, or int64 in [0, 2**35)
 
 
 def _checked(features: Mapping[str, np.ndarray]) -> tuple[int, list[_Feature]]:
@@ -140,7 +141,7 @@ def _checked(features: Mapping[str, np.ndarray]) -> tuple[int, list[_Feature]]:
         if values.ndim != 2:
             raise ValueError(f"feature {name!r} must be 2-D [rows, values], got shape {values.shape}")
         is_float = bool(np.issubdtype(values.dtype, np.floating))
-        values = np.ascontiguousarray(values, dtype="<f4" if is_float else "<i8")
+        values = np.ascontiguousarray(values, dtype=np.float32 if is_float else np.int64)  # native byte order
         if not is_float and values.size and (values.min() < 0 or values.max() >= 1 << (7 * _MAX_VARINT_BYTES)):
             raise ValueError("feature values must be in [0, 2**35)")
         checked.append(_Feature(name.encode("utf-8"), is_float, values))
