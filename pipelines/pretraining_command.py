@@ -60,7 +60,7 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
                        help="no next-sentence prediction: sequences packed from consecutive sentences to the full "
                        "length (RoBERTa's FULL-SENTENCES), segment_ids and next_sentence_labels all 0")
     group.add_argument("--num_shards", type=int, default=0,
-                       help="TFRecord shards per length; 0 = about 64 MB each (a shard is held in memory while written)")
+                       help="TFRecord shards per length; 0 = about 64 MB each")
     group.add_argument("--compression", choices=("none", "gzip"), default="none")
     group.add_argument("--handoff", "--instance_handoff", dest="handoff", default="auto",
                        choices=("auto", *HANDOFFS),

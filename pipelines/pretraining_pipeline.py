@@ -43,7 +43,6 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
-from pipelines.handoff import FOLDER as HANDOFF_FOLDER
 from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load, remove_handoff_files
 from pipelines.pretraining_instances import (
     DONOR_RANK,
@@ -73,7 +72,7 @@ from vocab.tokenization import FullTokenizer
 BERT_TEXT = "bert-text"
 _DOCS_PER_RANGE = 32
 _MAX_RANGES = 1 << 20  # beyond ~32M documents, ranges grow instead of the side input
-_SHARD_BYTES = 64 * 2**20  # automatic sharding target; a shard is held in memory while written
+_SHARD_BYTES = 64 * 2**20  # automatic sharding target
 COUNTS = "counts"
 REQUESTS = "requests"
 
@@ -92,15 +91,13 @@ class PretrainingOptions:
     input_stats: dict = field(default_factory=dict)
     docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
     handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
-    handoff_folder: str = ""  # where "files" puts it; OUT/_handoff when empty
+    handoff_folder: str = ""  # where "files" puts it (pipelines.handoff.handoff_folder)
 
     def __post_init__(self) -> None:
         if self.handoff not in HANDOFFS:
             raise ValueError(f"unknown handoff {self.handoff!r}; use one of {', '.join(HANDOFFS)}")
-
-    @property
-    def spill_folder(self) -> str:
-        return self.handoff_folder or f"{self.output}/{HANDOFF_FOLDER}"
+        if self.handoff == "files" and not self.handoff_folder:
+            raise ValueError("the files handoff needs a handoff_folder")
 
     @property
     def nsp(self) -> bool:
@@ -204,7 +201,7 @@ class _Stage(SpoolingDoFn):
     for a large shuffle go through hand_off."""
 
     def __init__(self, options: PretrainingOptions) -> None:
-        super().__init__(options.handoff, options.spill_folder)
+        super().__init__(options.handoff, options.handoff_folder)
         self.options = options
 
     def count(self, counts: Counter) -> Iterator[TaggedOutput]:
@@ -258,12 +255,12 @@ def _ordered(refs: Iterable[tuple[int, DocumentRef]]) -> tuple[list[TokenizedDoc
     return [document for _, document in ranked], np.array([rank for rank, _ in ranked], dtype=np.int64)
 
 
-def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> list[int]:
+def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> np.ndarray:
     """First dense rank of every range (and N at the end)."""
-    counts = [0] * layout.num_ranges
+    counts = np.zeros(layout.num_ranges, dtype=np.int64)
     for index, count in range_counts:
         counts[index] = count
-    return [0, *np.cumsum(counts).tolist()]
+    return np.concatenate([[0], np.cumsum(counts)])
 
 
 # ---------------------------------------------------------------------------
@@ -296,10 +293,7 @@ class _MakesInstances(_Stage):
 class CreateInstances(_MakesInstances):
     """A range group of documents -> actual-next instances and requests for random-next ones."""
 
-    def setup(self) -> None:
-        self._starts_of: list[int] | None = None  # the side input self._starts was made from
-
-    def process(self, element, layout: Layout, starts: list[int]):
+    def process(self, element, layout: Layout, starts: np.ndarray):
         range_index, keyed_documents = element
         documents, rank_keys = _ordered(keyed_documents)
         batches, counts = self.new_batches(), Counter()
@@ -343,12 +337,10 @@ class CreateInstances(_MakesInstances):
                 yield (donors + (donors >= rank), np.full(count, rank_key), np.full(count, size), seeds[wanted],
                        a_begin[wanted], a_end[wanted], plan[wanted, 4])
 
-    def _requests(self, run: DocumentRun, columns: list[np.ndarray], starts: list[int]) -> Iterator[TaggedOutput]:
+    def _requests(self, run: DocumentRun, columns: list[np.ndarray], starts: np.ndarray) -> Iterator[TaggedOutput]:
         """A RequestBatch per donor range, from the columns of _pairs."""
-        if self._starts_of is not starts:  # one array per side input, not per range group
-            self._starts_of, self._starts = starts, np.asarray(starts, dtype=np.int64)
         donor_ranks, requesters, sizes, seeds, a_begin, a_end, targets = columns
-        donor_ranges = np.searchsorted(self._starts, donor_ranks, side="right") - 1
+        donor_ranges = np.searchsorted(starts, donor_ranks, side="right") - 1
         order = np.argsort(donor_ranges, kind="stable")
         cuts = np.flatnonzero(np.diff(donor_ranges[order])) + 1
         for rows in np.split(order, cuts):
@@ -356,7 +348,7 @@ class CreateInstances(_MakesInstances):
             lengths = a_end[rows] - a_begin[rows]
             index = span_index(a_begin[rows], lengths)
             batch = RequestBatch(
-                donor_ranks[rows] - self._starts[donor_range], requesters[rows], sizes[rows], seeds[rows],
+                donor_ranks[rows] - starts[donor_range], requesters[rows], sizes[rows], seeds[rows],
                 run.tokens[index], np.concatenate([[0], np.cumsum(lengths)]),
                 None if run.word_starts is None else run.word_starts[index], targets[rows])
             yield TaggedOutput(REQUESTS, (donor_range, self.hand_off(batch)))
@@ -462,7 +454,7 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
     """Writes missing (empty) shards and metadata.json per length; returns the metadata paths."""
     paths = []
     if options.handoff == "files":
-        remove_handoff_files(options.spill_folder)
+        remove_handoff_files(options.handoff_folder)
     for length in options.lengths:
         size = length.max_seq_length
         folder = f"{options.output}/{length_folder(size)}"
@@ -501,7 +493,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokeniz
     tokenized = (
         pipeline
         | "Read" >> ReadPretrainingDocuments(parquet_files, text_files)
-        | "SpreadDocuments" >> Spread(options.handoff, options.spill_folder)
+        | "SpreadDocuments" >> Spread(options.handoff, options.handoff_folder)
         | "Tokenize" >> beam.ParDo(TokenizeDocuments(options, tokenizer)).with_outputs(COUNTS, main="docs")
     )
     documents = tokenized.docs

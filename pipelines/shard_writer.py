@@ -18,7 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.handoff import Reader, Spilled, Spool
-from pipelines.tfrecord_examples import RecordBlock
+from pipelines.tfrecord_examples import RecordBlock, record_starts
 
 RECORDS_PER_CHUNK = 4096
 
@@ -58,10 +58,6 @@ class _Source(NamedTuple):
     ends: np.ndarray
     piece: ShardPiece | SpilledPiece
 
-    @property
-    def starts(self) -> np.ndarray:
-        return self.ends - np.diff(self.ends, prepend=0)
-
     def read(self, reader: Reader, start: int, stop: int) -> bytes:
         if isinstance(self.piece, ShardPiece):
             return self.piece.records.data[start:stop]
@@ -75,34 +71,49 @@ def _source(piece: ShardPiece | SpilledPiece, reader: Reader) -> _Source:
     return _Source(orders, ends, piece)
 
 
-def _ranking(sources: Sequence[_Source], reader: Reader) -> np.ndarray:
-    """Every record's place (numbered as if the pieces were concatenated) in order-key order, bytes on ties."""
-    orders = np.concatenate([source.orders for source in sources]) if sources else np.zeros(0, dtype=np.int64)
+class _Index(NamedTuple):
+    """Every record of the pieces, numbered as if the pieces were concatenated: its piece, order key and
+    bytes within its piece."""
+
+    piece_of: np.ndarray
+    orders: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, sources: Sequence[_Source]) -> _Index:
+        if not sources:
+            return cls(*(np.zeros(0, dtype=np.int64),) * 4)
+        return cls(np.repeat(np.arange(len(sources)), [len(source.orders) for source in sources]),
+                   np.concatenate([source.orders for source in sources]),
+                   np.concatenate([record_starts(source.ends) for source in sources]),
+                   np.concatenate([source.ends for source in sources]))
+
+
+def _ranking(index: _Index, sources: Sequence[_Source], reader: Reader) -> np.ndarray:
+    """Every record's number in order-key order, bytes on ties."""
+    orders = index.orders
     ranking = np.argsort(orders, kind="stable")
     ranked = orders[ranking]
     if np.any(ranked[1:] == ranked[:-1]):  # equal 63-bit keys: practically never, so read everything then
-        framed = [record for source in sources
-                  for record in RecordBlock(source.read(reader, 0, int(source.ends[-1]) if len(source.ends) else 0),
-                                            source.ends).records()]
+        framed = [source.read(reader, start, end) for source, start, end in
+                  zip(map(sources.__getitem__, index.piece_of.tolist()), index.starts.tolist(), index.ends.tolist())]
         ranking = np.array(sorted(range(len(orders)), key=lambda row: (orders[row], framed[row])), dtype=np.int64)
     return ranking
 
 
-def _chunks(sources: Sequence[_Source], ranking: np.ndarray, reader: Reader) -> Iterator[bytes]:
+def _chunks(index: _Index, sources: Sequence[_Source], ranking: np.ndarray, reader: Reader) -> Iterator[bytes]:
     """The records in `ranking` order, joined a chunk at a time; each chunk reads one run of each piece."""
-    piece_of = np.repeat(np.arange(len(sources)), [len(source.orders) for source in sources])
-    starts = np.concatenate([source.starts for source in sources]) if sources else np.zeros(0, dtype=np.int64)
-    ends = np.concatenate([source.ends for source in sources]) if sources else np.zeros(0, dtype=np.int64)
     for first in range(0, len(ranking), RECORDS_PER_CHUNK):
         chosen = ranking[first:first + RECORDS_PER_CHUNK]
-        pieces = piece_of[chosen]
+        pieces, starts, ends = index.piece_of[chosen], index.starts[chosen], index.ends[chosen]
         runs = {}
         for piece in np.unique(pieces).tolist():
-            rows = chosen[pieces == piece]
-            run_start, run_stop = int(starts[rows].min()), int(ends[rows].max())
+            in_piece = pieces == piece
+            run_start, run_stop = int(starts[in_piece].min()), int(ends[in_piece].max())
             runs[piece] = (sources[piece].read(reader, run_start, run_stop), run_start)
         yield b"".join([runs[piece][0][start - runs[piece][1]:end - runs[piece][1]] for piece, start, end in
-                        zip(pieces.tolist(), starts[chosen].tolist(), ends[chosen].tolist())])
+                        zip(pieces.tolist(), starts.tolist(), ends.tolist())])
 
 
 def write_shard(path: str, pieces: Sequence[ShardPiece | SpilledPiece], compression: str | None) -> int:
@@ -110,10 +121,11 @@ def write_shard(path: str, pieces: Sequence[ShardPiece | SpilledPiece], compress
     reader = Reader()
     try:
         sources = [_source(piece, reader) for piece in pieces]
-        ranking = _ranking(sources, reader)
+        index = _Index.of(sources)
+        ranking = _ranking(index, sources, reader)
         kind = CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
         with FileSystems.create(path, compression_type=kind) as handle:
-            for chunk in _chunks(sources, ranking, reader):
+            for chunk in _chunks(index, sources, ranking, reader):
                 handle.write(chunk)
     finally:
         reader.close()

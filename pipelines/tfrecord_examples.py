@@ -180,6 +180,11 @@ def _masked_crc(data: bytes) -> bytes:
     return ((((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
+def record_starts(ends: np.ndarray) -> np.ndarray:
+    """Where each record begins, from where each ends (records back to back from 0)."""
+    return np.concatenate([np.zeros(min(1, len(ends)), dtype=np.int64), ends[:-1]])
+
+
 class RecordBlock(NamedTuple):
     """TFRecord-framed records back to back, as a .tfrecord file holds them."""
 
@@ -191,7 +196,7 @@ class RecordBlock(NamedTuple):
 
     @property
     def starts(self) -> np.ndarray:
-        return np.concatenate([np.zeros(min(1, len(self.ends)), dtype=np.int64), self.ends[:-1]])
+        return record_starts(self.ends)
 
     def take(self, rows: np.ndarray) -> RecordBlock:
         """The records at `rows`, in that order."""

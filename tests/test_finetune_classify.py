@@ -201,7 +201,7 @@ def test_fine_tune_evaluate_predict_export(tmp_path: Path, tokenizer: FullTokeni
     # A `bertprep pretrain`-style start: a pretrainer's weights in the reference layout.
     pretrainer = BertPretrainer(config)
     pretrainer.build()
-    pretrained = save_checkpoint(pretrainer, str(tmp_path / "pretrained" / "bert_model.ckpt"), global_step=7)
+    save_checkpoint(pretrainer, str(tmp_path / "pretrained" / "bert_model.ckpt"), global_step=7)
     data = tmp_path / "sst"
     data.mkdir()
     (data / "train.tsv").write_bytes((DATA / "SST-2" / "train.tsv").read_bytes())
