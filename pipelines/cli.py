@@ -1,8 +1,10 @@
 """The `bertprep` command: one subcommand per stage.
 
-Flags a subcommand does not define are handed to Beam's PipelineOptions, so
-`--runner`, `--direct_num_workers`, `--project`, `--temp_location`, … work as
-in any Beam program.
+The commands that run a Beam pipeline hand the flags they do not define to
+Beam's PipelineOptions, so `--runner`, `--direct_num_workers`, `--project`,
+`--temp_location`, … work as in any Beam program; a flag that neither the
+command nor Beam defines stops the command (Beam itself would drop it with a
+warning and run with the default).
 """
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from pipelines.cli_common import UsageError
+from pipelines.cli_flags import FlagParser, option_strings, unknown_flag_message
 
 # Imported on use: a command should not pay for the others' imports
 # (spaCy, TensorFlow, matplotlib take seconds and hundreds of MB).
@@ -26,6 +30,8 @@ COMMANDS = {
     "pretrain": "pipelines.pretrain_command",
     "finetune": "pipelines.finetune_command",
 }
+# The commands whose unclaimed flags are Beam's.
+BEAM_COMMANDS = frozenset({"run", "corpus", "vocab", "pretraining-data"})
 
 
 def command_module(name: str) -> ModuleType:
@@ -35,33 +41,69 @@ def command_module(name: str) -> ModuleType:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand, or with `only`, of that one (the others stay bare)."""
     # No abbreviations: a prefix of one of our flags must not swallow a Beam flag.
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="bertprep",
-        allow_abbrev=False,
         description="Raw text to BERT pretraining data with Apache Beam. Unknown flags go to Beam "
         "(e.g. --runner DataflowRunner --project P --region R --temp_location gs://B/tmp, "
         "or --direct_num_workers 2 --direct_running_mode multi_processing).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         if only is not None and name != only:
-            commands.add_parser(name, allow_abbrev=False)
+            commands.add_parser(name)
             continue
         module = command_module(name)
-        module.add_arguments(
-            commands.add_parser(name, allow_abbrev=False, help=module.HELP, description=module.DESCRIPTION)
-        )
+        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.DESCRIPTION))
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("bertprep")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+def _subcommand_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser that parsed the flags: the subcommand's, or the finetune task's."""
+    chosen = parser
+    for dest in ("command", "task"):
+        for action in chosen._subparsers._group_actions if chosen._subparsers else ():
+            if isinstance(action, argparse._SubParsersAction) and action.dest == dest:
+                chosen = action.choices[getattr(args, dest)]
+    return chosen
+
+
+def unclaimed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """Beam's share of the flags the command did not define; refuses the rest with UsageError."""
+    from pipelines.cli_common import unknown_beam_flags
+
+    known = option_strings(_subcommand_parser(parser, args))
+    if args.command not in BEAM_COMMANDS:
+        unknown = extra
+        known_note = " (this command runs no Beam pipeline, so takes no Beam flags)"
+    else:
+        unknown, beam_flags = unknown_beam_flags(extra)
+        known = known + beam_flags
+        known_note = ""
+    if unknown:
+        flag = next((arg for arg in unknown if arg.startswith("-")), None)
+        if flag is None:
+            raise UsageError(f"unexpected argument {unknown[0]!r}{known_note}")
+        raise UsageError(unknown_flag_message(flag, known) + known_note)
+    return extra
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
-    args, beam_args = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     for noisy in ("apache_beam", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        beam_args = unclaimed_flags(parser, args, extra)
         return command_module(args.command).run(args, beam_args)
     except UsageError as error:
         parser.exit(2, f"bertprep {args.command}: error: {error}\n")

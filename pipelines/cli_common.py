@@ -82,6 +82,27 @@ def check_output_writable(output: str) -> None:
         raise UsageError(f"--output {output!r} is not writable ({error}); choose a folder you can write to") from None
 
 
+def _beam_option_parser() -> argparse.ArgumentParser:
+    """A parser of every option Beam registers, built as PipelineOptions builds its own."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False, exit_on_error=False)
+    for options_class in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
+        options_class._add_argparse_args(parser)
+    return parser
+
+
+def unknown_beam_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the arguments Beam does not define, every flag Beam defines)."""
+    parser = _beam_option_parser()
+    try:
+        _, unknown = parser.parse_known_args(args)
+    except argparse.ArgumentError as error:  # a Beam flag with a bad value
+        raise UsageError(str(error)) from None
+    flags = [option for action in parser._actions for option in action.option_strings if option.startswith("--")]
+    return unknown, flags
+
+
 def template_location(beam_args: list[str]) -> str | None:
     """Where --template_location asks Dataflow to store the job as a classic template instead of running it."""
     return PipelineOptions(beam_args).view_as(GoogleCloudOptions).template_location

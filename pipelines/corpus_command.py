@@ -20,6 +20,7 @@ from pipelines.cli_common import (
     read_options,
     run_pipeline,
 )
+from pipelines.cli_flags import add_bool_flag
 from pipelines.quality_filters import QualityThresholds
 
 HELP = "Wikipedia dumps, Gutenberg books and text -> clean, deduplicated, sentence-split documents"
@@ -36,9 +37,9 @@ _INPUT_BYTES_PER_SHARD = 256 * 1024 * 1024
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     io = add_input_arguments(parser)
     io.add_argument("--num_shards", type=int, default=0, help="documents-*.parquet shards; 0 = one per ~256 MB of input")
-    io.add_argument("--text_output", action="store_true",
-                    help="also write OUT/text/part-*.txt in the reference BERT format "
-                    "(a sentence per line, blank line between documents)")
+    add_bool_flag(io, "--text_output",
+                  help="also write OUT/text/part-*.txt in the reference BERT format "
+                  "(a sentence per line, blank line between documents)")
     parser.add_argument_group("segmentation").add_argument(
         "--spacy_model", default=None,
         help="installed spaCy pipeline for sentence splitting (e.g. en_core_web_sm); default: rule-based sentencizer",
@@ -49,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     filters.add_argument("--min_sentences", type=int, default=defaults.min_sentences, help="drop documents with fewer sentences")
     filters.add_argument("--max_non_letter_ratio", type=float, default=defaults.max_non_letter_ratio,
                          help="drop documents whose non-space characters are more than this share non-letters")
-    filters.add_argument("--no_dedup", action="store_true", help="keep exact duplicate documents")
-    filters.add_argument("--near_dedup", action="store_true", help="also drop near-duplicates (MinHash LSH)")
+    add_bool_flag(filters, "--no_dedup", help="keep exact duplicate documents")
+    add_bool_flag(filters, "--near_dedup", help="also drop near-duplicates (MinHash LSH)")
     filters.add_argument("--near_dedup_threshold", type=float, default=0.8,
                          help="estimated Jaccard similarity of word 5-grams at which a document is a near-duplicate")
 

@@ -6,6 +6,7 @@ import json
 
 from pipelines import inspect_data
 from pipelines.cli_common import UsageError
+from pipelines.cli_flags import add_bool_flag, add_vocab_file_flag
 
 HELP = "report what a pretraining-data folder (OUT/seq128) holds and plot its length distribution"
 DESCRIPTION = (
@@ -18,15 +19,15 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a pretraining-data folder holding metadata.json, e.g. OUT/seq128 or gs://B/seq128")
-    parser.add_argument("--vocab", metavar="PATH", help="vocab to decode with (default: metadata's vocab_file)")
+    add_vocab_file_flag(parser, help="vocab to decode with (default: metadata's vocab_file)")
     parser.add_argument("--examples", type=int, default=3, metavar="N", help="instances to decode back to text (default 3)")
     parser.add_argument("--max_instances", type=int, metavar="N",
                         help="read only the first N instances (the report says it is a sample)")
     plot = parser.add_mutually_exclusive_group()
     plot.add_argument("--plot", metavar="PATH",
                       help="PNG of the length distribution (default FOLDER/length_histogram.png)")
-    plot.add_argument("--no_plot", action="store_true", help="write no plot (e.g. for a read-only folder)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    add_bool_flag(plot, "--no_plot", help="write no plot (e.g. for a read-only folder)")
+    add_bool_flag(parser, "--json", help="print the report as JSON instead of text")
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.examples < 0:
         raise UsageError("--examples must be 0 or more")
     try:
-        report = inspect_data.read_report(args.folder, vocab=args.vocab, examples=args.examples,
+        report = inspect_data.read_report(args.folder, vocab=args.vocab_file, examples=args.examples,
                                           max_instances=args.max_instances)
     except inspect_data.InspectError as error:
         raise UsageError(str(error)) from None

@@ -16,6 +16,7 @@ from pipelines.cli_common import (
     read_options,
     run_pipeline,
 )
+from pipelines.cli_flags import add_lower_case_flag
 
 HELP = "learn a WordPiece vocabulary (vocab.txt + vocab_stats.json), or --check one"
 DESCRIPTION = (
@@ -35,10 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     learn.add_argument("--method", choices=vocab_pipeline.METHODS, default="wordpiece",
                        help="wordpiece: learn from distributed word counts; sentencepiece: train SentencePiece "
                        "on a uniform sample of lines and convert its pieces to ## form")
-    case = learn.add_mutually_exclusive_group()
-    case.add_argument("--uncased", dest="do_lower_case", action="store_true", default=True,
-                      help="lowercase and strip accents, as BERT uncased (default)")
-    case.add_argument("--cased", dest="do_lower_case", action="store_false", help="keep case and accents")
+    add_lower_case_flag(learn, help="lowercase and strip accents, as BERT uncased; --nodo_lower_case (or --cased) "
+                        "keeps case and accents")
     learn.add_argument("--num_unused", type=int, default=99, help="[unusedN] slots after [PAD], for users to repurpose")
     learn.add_argument("--min_word_count", type=int, default=2, help="words seen fewer times are pruned before learning")
     learn.add_argument("--max_words", type=int, default=2_000_000,
