@@ -118,11 +118,23 @@ def pretraining_dataset(data_dir: str, batch_size: int, max_seq_length: int, max
     records, when there are fewer shards than pipelines). A `seed` makes the
     training order and the dynamic masks reproducible.
     """
-    if dynamic_masking is not None and not is_training:
-        raise ValueError("dynamic masking is for training; evaluation keeps the masks stored in the data")
     metadata = read_metadata(data_dir)
     check_metadata(metadata, data_dir, max_seq_length, max_predictions_per_seq, vocab_size, next_sentence)
-    paths = shard_paths(data_dir, metadata)
+    return records_dataset(shard_paths(data_dir, metadata), _COMPRESSION_TYPES[metadata.compression], batch_size,
+                           max_seq_length, max_predictions_per_seq, vocab_size, is_training, seed=seed,
+                           input_context=input_context, dynamic_masking=dynamic_masking,
+                           drop_remainder=drop_remainder, shuffle_buffer=shuffle_buffer)
+
+
+def records_dataset(paths: list[str], compression: str, batch_size: int, max_seq_length: int,
+                    max_predictions_per_seq: int, vocab_size: int, is_training: bool, *, seed: int | None = None,
+                    input_context: tf.distribute.InputContext | None = None,
+                    dynamic_masking: DynamicMasking | None = None, drop_remainder: bool = True,
+                    shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    """`pretraining_dataset` over TFRecord files already checked against the run (`compression` as
+    TFRecordDataset takes it): the reference's --input_file, with or without metadata."""
+    if dynamic_masking is not None and not is_training:
+        raise ValueError("dynamic masking is for training; evaluation keeps the masks stored in the data")
     num_pipelines, pipeline_id = 1, 0
     if input_context is not None:
         num_pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
@@ -131,7 +143,6 @@ def pretraining_dataset(data_dir: str, batch_size: int, max_seq_length: int, max
     if shard_files:
         paths = paths[pipeline_id::num_pipelines]
     files = tf.data.Dataset.from_tensor_slices(paths)
-    compression = _COMPRESSION_TYPES[metadata.compression]
     # Order matters when seeded, when evaluating, and when pipelines split one record stream between them.
     deterministic = seed is not None or not is_training or not shard_files
 
