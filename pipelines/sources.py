@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pyarrow.parquet as pq
 
 from pipelines import gutenberg, wikipedia_multistream
+from pipelines.bz2_blocks import decompressed_chunks
 from pipelines.inputs import InputFile, open_compressed, open_decompressed
 from pipelines.records import DROPPED, Document, ErrorRecord, MalformedInput, Outcome
 from pipelines.wikipedia_dump import DEFAULT_MAX_PAGE_BYTES, SiteInfo, WikiPage, iter_dump, language_of_dbname
@@ -73,8 +74,10 @@ def read_dump_range(
 
 
 def _read_wikipedia(item: InputFile, options: ReadOptions) -> Iterator[Record]:
-    with open_decompressed(item.path) as stream:
-        dump = iter_dump(stream, options.max_page_bytes)
+    bzip2 = item.path.endswith(".bz2")
+    with open_compressed(item.path) if bzip2 else open_decompressed(item.path) as stream:
+        # bzip2 is read block by block, so a damaged block costs only its own pages.
+        dump = iter_dump(decompressed_chunks(stream) if bzip2 else stream, options.max_page_bytes)
         siteinfo = next(dump)
         assert isinstance(siteinfo, SiteInfo)
         yield from _wiki_records(item, siteinfo, dump, options)

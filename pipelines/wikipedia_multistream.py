@@ -11,10 +11,12 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import io
+import itertools
 import posixpath
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from pipelines.bz2_blocks import decompressed_chunks
 from pipelines.records import MalformedInput
 from pipelines.wikipedia_dump import SiteInfo, WikiPage, iter_dump, parse_siteinfo
 
@@ -80,20 +82,12 @@ def read_header(dump: BinaryIO, first_offset: int) -> SiteInfo:
 
 
 def iter_range_pages(dump: BinaryIO, stream_range: StreamRange, max_page_bytes: int) -> Iterator[WikiPage | MalformedInput]:
-    """Pages of one range; a corrupt stream costs only its own pages."""
-    bounds = stream_range.stream_offsets + (stream_range.end,)
-    dump.seek(bounds[0])
-    data = dump.read(stream_range.end - bounds[0])
-    for start, end in zip(bounds, bounds[1:]):
-        compressed = data[start - bounds[0] : end - bounds[0]]
-        try:
-            xml = bz2.decompress(compressed)
-        except (OSError, EOFError, ValueError) as error:
-            yield MalformedInput(
-                "corrupt_compressed_data", f"bz2 stream at byte {start}: {error}", f"stream at byte {start}"
-            )
-            continue
-        # Streams hold bare <page> elements; the root tag makes each a small dump.
-        for item in iter_dump(io.BytesIO(b"<mediawiki>" + xml), max_page_bytes):
-            if not isinstance(item, SiteInfo):
-                yield item
+    """Pages of one range; damaged compressed data costs only the pages of its bzip2 blocks."""
+    start = stream_range.stream_offsets[0]
+    dump.seek(start)
+    data = dump.read(stream_range.end - start)
+    # Streams hold bare <page> elements; the root tag makes the range a small dump.
+    chunks = itertools.chain([b"<mediawiki>"], decompressed_chunks(io.BytesIO(data), offset=start))
+    for item in iter_dump(chunks, max_page_bytes):
+        if not isinstance(item, SiteInfo):
+            yield item

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from pipelines.bz2_blocks import decompressed_chunks
 from pipelines.records import MalformedInput
 from pipelines.wikipedia_dump import SiteInfo, WikiPage, iter_dump, language_of_dbname
 from pipelines.wikipedia_pages import page_drop_reason
-from tests.wiki_fixtures import WIKI, sample_xml, split_dump
+from tests.wiki_fixtures import WIKI, damage_block, sample_xml, split_dump
 
 
 def read(xml: bytes, **kwargs) -> tuple[SiteInfo, list[WikiPage], list[MalformedInput]]:
@@ -123,15 +124,63 @@ def test_oversized_page_is_skipped_in_bounded_memory(page_mb):
     assert len(read_pages) == 1 and errors == []
 
 
-def test_corrupt_bz2_keeps_pages_before_the_damage():
-    data = bytearray((WIKI / "ltgwiki-latest-pages-articles.xml.bz2").read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 64] = b"\x00" * 64
-    items = list(iter_dump(bz2.BZ2File(io.BytesIO(bytes(data)))))
+LTG = WIKI / "ltgwiki-latest-pages-articles.xml.bz2"  # 2,004 pages in 5 bzip2 blocks
+
+
+def read_bz2(data: bytes) -> tuple[list[WikiPage], list[MalformedInput]]:
+    items = list(iter_dump(decompressed_chunks(io.BytesIO(data))))
+    return [i for i in items if isinstance(i, WikiPage)], [i for i in items if isinstance(i, MalformedInput)]
+
+
+def assert_pages_intact(pages: list[WikiPage]) -> None:
+    """Every page read from a damaged dump is exactly the page of the intact dump."""
+    _, intact, _ = read(sample_xml(LTG.name))
+    by_id = {p.page_id: (p.title, p.text) for p in intact}
+    assert all(by_id[p.page_id] == (p.title, p.text) for p in pages)
+
+
+def test_stream_read_error_keeps_pages_before_it():
+    data, _ = damage_block(LTG.read_bytes(), 2)
+    items = list(iter_dump(bz2.BZ2File(io.BytesIO(data))))
     pages = [i for i in items if isinstance(i, WikiPage)]
     errors = [i for i in items if isinstance(i, MalformedInput)]
     assert 300 < len(pages) < 2004
-    assert [e.reason for e in errors] == ["corrupt_compressed_data"]
+    assert [e.reason for e in errors] == ["truncated_page", "corrupt_compressed_data"]
+
+
+def test_damaged_bz2_block_costs_only_its_pages():
+    data, at = damage_block(LTG.read_bytes(), 2)
+    pages, errors = read_bz2(data)
+    # Blocks 1-2 start 380 + 469 pages, block 3 starts 694, blocks 4-5 461: the
+    # page open at the damage and the one the next block starts inside are lost.
+    assert len(pages) == 2004 - 694 - 1 == 1309
+    assert_pages_intact(pages)
+    assert [(e.reason, e.record) for e in errors] == [
+        ("truncated_page", "Žemaišu volūda"),
+        ("corrupt_compressed_data", "compressed byte 386382"),
+        ("partial_page", errors[2].record),
+    ]
+    skipped = int(errors[1].detail.split("skipped ")[1].split()[0])
+    assert 386382 <= at < 386382 + skipped == 528478  # to the start of block 4
+
+
+def test_truncated_bz2_dump_keeps_every_complete_block():
+    data = LTG.read_bytes()
+    pages, errors = read_bz2(data[: len(data) * 6 // 10])
+    assert len(pages) == 380 + 469 - 1  # blocks 1-2, less the page they end inside
+    assert_pages_intact(pages)
+    assert [e.reason for e in errors] == ["truncated_page", "truncated_compressed_data"]
+    assert errors[1].record == "compressed byte 386382"
+
+
+def test_damage_before_the_first_page_keeps_the_rest():
+    xml = sample_xml("enwiki-pages-articles1-excerpt-40pages.xml.bz2")
+    data, _ = damage_block(bz2.compress(xml, 1), 0)  # the header and the first two pages
+    items = list(iter_dump(decompressed_chunks(io.BytesIO(data))))
+    assert isinstance(items[0], SiteInfo)
+    titles = [p.title for p in items if isinstance(p, WikiPage)]
+    assert len(titles) == 38 and "Anarchism" not in titles and "Albedo" in titles
+    assert [e.reason for e in items if isinstance(e, MalformedInput)] == ["corrupt_compressed_data", "partial_page"]
 
 
 def test_empty_and_non_dump_input():

@@ -7,7 +7,7 @@ import io
 from pipelines import wikipedia_multistream as ms
 from pipelines.records import MalformedInput
 from pipelines.wikipedia_dump import WikiPage, iter_dump
-from tests.wiki_fixtures import sample_xml, write_multistream
+from tests.wiki_fixtures import damage_block, sample_xml, write_multistream
 
 
 def test_index_names_follow_wikimedia():
@@ -48,3 +48,19 @@ def test_corrupt_stream_costs_only_its_pages(tmp_path):
     errors = [i for i in items if isinstance(i, MalformedInput)]
     assert [e.reason for e in errors] == ["corrupt_compressed_data"]
     assert len(items) - 1 == 2004 - 100
+
+
+def test_damaged_block_costs_only_its_pages_not_its_stream(tmp_path):
+    # At level 1 each 100-page stream holds about two 100 kB bzip2 blocks.
+    dump, index = write_multistream(sample_xml("ltgwiki-latest-pages-articles.xml.bz2"), tmp_path, "ltgwiki-20170101", level=1)
+    offsets, ranges = _ranges(dump, index, chunk_bytes=10**9)
+    stream = dump.read_bytes()[offsets[5] : offsets[6]]
+    damaged_stream, at = damage_block(stream, 1)  # the second block of the 6th page stream
+    data = dump.read_bytes()[: offsets[5]] + damaged_stream + dump.read_bytes()[offsets[6] :]
+    items = [i for r in ranges for i in ms.iter_range_pages(io.BytesIO(data), r, 1 << 20)]
+    pages = [i for i in items if isinstance(i, WikiPage)]
+    errors = [i for i in items if isinstance(i, MalformedInput)]
+    assert [e.reason for e in errors] == ["truncated_page", "corrupt_compressed_data"]
+    assert errors[1].record.startswith("compressed byte ") and int(errors[1].record.split()[-1]) <= offsets[5] + at
+    # Before, the whole stream (100 pages) was lost; now its first block's pages are read.
+    assert len(pages) == 1963  # 1,904 before: the whole stream was lost

@@ -5,6 +5,8 @@ import bz2
 import pathlib
 import re
 
+from pipelines.bz2_blocks import BLOCK, find_magics
+
 DATA = pathlib.Path(__file__).parent / "data"
 WIKI = DATA / "wikipedia"
 _PAGE = re.compile(rb"<page>.*?</page>", re.S)
@@ -20,9 +22,19 @@ def split_dump(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
     return xml[: pages[0].start()], [m.group(0) for m in pages], xml[pages[-1].end() :]
 
 
-def write_multistream(xml: bytes, folder: pathlib.Path, name: str, pages_per_stream: int = 100) -> tuple[pathlib.Path, pathlib.Path]:
+def damage_block(data: bytes, index: int) -> tuple[bytes, int]:
+    """`data` (bzip2) with 64 bytes zeroed in the middle of its `index`-th block, and where."""
+    starts = [bit // 8 for bit, kind in find_magics(data) if kind == BLOCK] + [len(data)]
+    at = (starts[index] + starts[index + 1]) // 2
+    return data[:at] + bytes(64) + data[at + 64 :], at
+
+
+def write_multistream(
+    xml: bytes, folder: pathlib.Path, name: str, pages_per_stream: int = 100, level: int = 9
+) -> tuple[pathlib.Path, pathlib.Path]:
     """Writes a Wikimedia-style multistream dump and its index, as the dump scripts do:
-    the header in its own stream, then `pages_per_stream` pages per bz2 stream."""
+    the header in its own stream, then `pages_per_stream` pages per bz2 stream
+    (compressed at `level`: 1 gives 100 kB blocks, so a stream holds several)."""
     header, pages, footer = split_dump(xml)
     dump = folder / f"{name}-pages-articles-multistream.xml.bz2"
     index = folder / f"{name}-pages-articles-multistream-index.txt.bz2"
@@ -38,7 +50,7 @@ def write_multistream(xml: bytes, folder: pathlib.Path, name: str, pages_per_str
                 page_id = re.search(rb"<id>(\d+)</id>", page).group(1).decode()
                 title = re.search(rb"<title>(.*?)</title>", page, re.S).group(1).decode()
                 lines.append(f"{offset}:{page_id}:{title}\n")
-            block = bz2.compress(b"\n".join(group) + b"\n")
+            block = bz2.compress(b"\n".join(group) + b"\n", level)
             out.write(block)
             offset += len(block)
         out.write(bz2.compress(footer))

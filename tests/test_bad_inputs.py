@@ -1,0 +1,61 @@
+"""`bertprep corpus` on damaged and awkward inputs, on a real DirectRunner:
+nothing is lost without a counted, recorded reason."""
+from __future__ import annotations
+
+import bz2
+import json
+import pathlib
+
+import pyarrow.parquet as pq
+
+from pipelines import cli, stats
+from tests.wiki_fixtures import damage_block, sample_xml
+
+ENWIKI_40 = sample_xml("enwiki-pages-articles1-excerpt-40pages.xml.bz2")  # Anarchism, Autism, Albedo + 37 redirects
+
+
+def run(tmp_path: pathlib.Path, *inputs: str) -> tuple[pathlib.Path, dict]:
+    out = tmp_path / "out"
+    arguments = [part for name in inputs for part in ("--input", name)]
+    assert cli.main(["corpus", *arguments, "--output", str(out)]) == 0
+    summary = json.loads((out / "stats.json").read_text())
+    assert stats.reconciles(summary)
+    return out, summary
+
+
+def errors(out: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(out.glob("errors-*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def titles(out: pathlib.Path) -> list[str]:
+    return sorted(row["title"] for path in out.glob("documents-*.parquet") for row in pq.read_table(path).to_pylist())
+
+
+def test_dump_with_a_damaged_bzip2_block(tmp_path):
+    data, at = damage_block(bz2.compress(ENWIKI_40, 1), 2)  # 5 blocks of 100 kB; the 3rd is inside "Autism"
+    dump = tmp_path / "enwiki-20240101-pages-articles.xml.bz2"
+    dump.write_bytes(data)
+    out, summary = run(tmp_path, str(dump))
+    # 39 of the 40 pages are read (before: 6, everything after the damage was lost).
+    assert titles(out) == ["Albedo", "Anarchism"] and summary["dropped"] == {"redirect": 37}
+    assert summary["error_reasons"] == {"truncated_page": 1, "corrupt_compressed_data": 1, "partial_page": 1}
+    [gap] = [e for e in errors(out) if e["reason"] == "corrupt_compressed_data"]
+    assert gap["source"] == str(dump)
+    offset = int(gap["record"].removeprefix("compressed byte "))
+    skipped = int(gap["detail"].split("skipped ")[1].split()[0])
+    assert offset <= at < offset + skipped < len(data)
+    cut = next(e for e in errors(out) if e["reason"] == "truncated_page")
+    assert cut["record"] == "Autism"
+
+
+def test_cut_off_dump(tmp_path):
+    data = bz2.compress(ENWIKI_40, 1)
+    dump = tmp_path / "enwiki-20240101-pages-articles.xml.bz2"
+    dump.write_bytes(data[: len(data) * 6 // 10])
+    out, summary = run(tmp_path, str(dump))
+    assert titles(out) == ["Anarchism"]
+    assert summary["read"] == 11 + 2  # the pages of the complete blocks, and two errors
+    assert summary["error_reasons"] == {"truncated_page": 1, "truncated_compressed_data": 1}
+    [gap] = [e for e in errors(out) if e["reason"] == "truncated_compressed_data"]
+    offset = int(gap["record"].removeprefix("compressed byte "))
+    assert f"the last {len(data) * 6 // 10 - offset} compressed bytes" in gap["detail"]
