@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -109,3 +110,67 @@ class BertConfig:
     def to_json_file(self, path: str) -> None:
         with tf.io.gfile.GFile(path, "w") as handle:
             handle.write(self.to_json_string())
+
+
+# The released BERT models by name: the 24 miniatures (google-research/bert, "Well-Read Students Learn Better")
+# as L-<layers>_H-<hidden>, their five short names, and BERT-Large. Heads are hidden / 64 and the feed-forward
+# width 4 * hidden in all of them; the other fields are those of their published bert_config.json files.
+MINIATURE_LAYERS = (2, 4, 6, 8, 10, 12)
+MINIATURE_HIDDEN = (128, 256, 512, 768)
+SHORT_NAMES = {"bert-tiny": (2, 128), "bert-mini": (4, 256), "bert-small": (4, 512), "bert-medium": (8, 512),
+               "bert-base": (12, 768), "bert-large": (24, 1024)}
+_MINIATURE = re.compile(r"L-(\d+)_H-(\d+)")
+_RELEASED = {"hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+             "max_position_embeddings": 512, "type_vocab_size": 2, "initializer_range": 0.02}
+
+
+def _named_shape(name: str) -> tuple[int, int] | None:
+    """(layers, hidden) of a model name, None when `name` is not one."""
+    if name.lower() in SHORT_NAMES:
+        return SHORT_NAMES[name.lower()]
+    match = _MINIATURE.fullmatch(name)
+    if match and int(match[1]) in MINIATURE_LAYERS and int(match[2]) in MINIATURE_HIDDEN:
+        return int(match[1]), int(match[2])
+    return None
+
+
+def is_config_name(value: str) -> bool:
+    """Whether `value` names a released model (`bert-tiny`, `L-4_H-256`, `bert-large`, ...)."""
+    return _named_shape(value) is not None
+
+
+def config_names() -> list[str]:
+    """Every name `named_config` takes."""
+    return [*SHORT_NAMES, *(f"L-{layers}_H-{hidden}" for layers in MINIATURE_LAYERS for hidden in MINIATURE_HIDDEN)]
+
+
+def named_config(name: str, vocab_size: int) -> BertConfig:
+    """The config of a released model by name, with the vocabulary size of the data or vocab file it is used with."""
+    shape = _named_shape(name)
+    if shape is None:
+        raise ConfigError(f"{name!r} is not a model name; use one of {', '.join(SHORT_NAMES)} or "
+                          "L-<2..12>_H-<128|256|512|768>")
+    layers, hidden = shape
+    return BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=hidden // 64, intermediate_size=4 * hidden, **_RELEASED)
+
+
+def load_config(value: str, vocab_size: Callable[[], int]) -> BertConfig:
+    """A bert_config.json path, or a model name (`named_config`) whose vocab_size `vocab_size()` supplies.
+
+    A name is taken as one only where no file of that name exists; a path that does not exist and is
+    no name is refused with the names listed.
+    """
+    if is_config_name(value) and not tf.io.gfile.exists(value):
+        return named_config(value, vocab_size())
+    if not tf.io.gfile.exists(value):
+        raise ConfigError(f"{value} does not exist; give a bert_config.json or a model name: "
+                          f"{', '.join(SHORT_NAMES)}, or L-<layers>_H-<hidden> with layers in "
+                          f"{', '.join(map(str, MINIATURE_LAYERS))} and hidden in {', '.join(map(str, MINIATURE_HIDDEN))}")
+    return BertConfig.from_json_file(value)
+
+
+def config_differences(ours: BertConfig, theirs: BertConfig) -> list[str]:
+    """"hidden_size 256 (here) vs 128" for each field in which the two differ."""
+    mine, other = ours.to_dict(), theirs.to_dict()
+    return [f"{name} {mine[name]} vs {other[name]}" for name in mine if mine[name] != other[name]]

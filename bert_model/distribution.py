@@ -11,19 +11,24 @@ STRATEGIES = ("default", "mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def make_strategy(kind: str = "default", tpu: str | None = None) -> tf.distribute.Strategy:
+def make_strategy(kind: str = "default", tpu: str | None = None, *, zone: str | None = None,
+                  project: str | None = None, job_name: str | None = None) -> tf.distribute.Strategy:
     """TPUStrategy on the TPU `tpu` names, MirroredStrategy over this machine's GPUs, or the default strategy.
 
     `tpu` is a Cloud TPU's name, a grpc:// address, or "local" on a TPU VM;
-    giving it implies kind "tpu". Without GPUs MirroredStrategy has one
-    replica, on the CPU.
+    giving it implies kind "tpu". `zone`, `project` and `job_name` locate a
+    named TPU as run_pretraining.py's --tpu_zone, --gcp_project and
+    --tpu_job_name do (by default from the metadata server). Without GPUs
+    MirroredStrategy has one replica, on the CPU.
     """
     if kind not in STRATEGIES:
         raise ValueError(f"unknown strategy {kind!r}; use one of {', '.join(STRATEGIES)}")
     if tpu:
         if kind == "mirrored":
             raise ValueError("a TPU name was given with the mirrored strategy; drop one of them")
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        located = {name: value for name, value in (("zone", zone), ("project", project), ("job_name", job_name))
+                   if value}
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu, **located)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)

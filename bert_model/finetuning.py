@@ -44,6 +44,7 @@ import tensorflow as tf
 from bert_model.checkpoints import CheckpointError, LoadReport, load_checkpoint, resolve_checkpoint, save_checkpoint
 from bert_model.modeling import BertModel
 from bert_model.pretraining import build_training, check_training_options
+from bert_model.progress import Heartbeat, LoopPacer, format_duration
 from pipelines.tfrecord_examples import framed_examples
 
 _log = logging.getLogger(__name__)
@@ -87,7 +88,9 @@ def warmup_for(train_steps: int, warmup_proportion: float) -> int:
 @dataclasses.dataclass(frozen=True)
 class FinetuningOptions:
     """How to train. `batch_size` is global (all replicas) and per micro-batch; an optimizer step sees
-    batch_size * accumulation_steps examples. `precision` is one of distribution.PRECISIONS."""
+    batch_size * accumulation_steps examples. `precision` is one of distribution.PRECISIONS. A call of the
+    training loop runs at most `steps_per_loop` steps, fewer when they would take more than
+    `progress_seconds` (`progress.LoopPacer`)."""
 
     output_dir: str
     train_steps: int
@@ -103,6 +106,7 @@ class FinetuningOptions:
     keep_checkpoints: int = 5
     seed: int = 12345
     jit_compile: bool = False
+    progress_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         check_training_options(self)
@@ -293,27 +297,26 @@ class Finetuner:
     def train(self, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset]) -> dict[str, float]:
         """Trains `options.train_steps` steps on the batches of `dataset_fn` (given to
         distribute_datasets_from_function: per-replica batches, repeated), saving every
-        `save_checkpoints_steps` and at the end. Returns the mean loss and examples/s of the last loop,
-        and the overall examples/s (the first loop's tracing included)."""
+        `save_checkpoints_steps` and at the end, with a progress line after each call of the loop. Returns
+        the mean loss and examples/s of the last call, and the overall examples/s (the first call's tracing
+        included)."""
         options = self.options
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
-        examples_per_step = options.batch_size * options.accumulation_steps
+        pacer = LoopPacer(self.step, options.train_steps, options.steps_per_loop, options.save_checkpoints_steps,
+                          options.batch_size * options.accumulation_steps, options.progress_seconds)
         results: dict[str, float] = {}
-        begin = time.perf_counter()
         while self.step < options.train_steps:
-            step = self.step
-            to_checkpoint = options.save_checkpoints_steps - step % options.save_checkpoints_steps
-            steps = min(options.steps_per_loop, options.train_steps - step, to_checkpoint)
+            steps = pacer.next_steps()
             start = time.perf_counter()
             loss = float(self._train_loop(iterator, tf.constant(steps)))
-            results = {"loss": loss, "examples_per_second": steps * examples_per_step / (time.perf_counter() - start)}
-            _log.info("step %d/%d: loss %.4f, learning rate %.3g, %.1f examples/s", self.step, options.train_steps,
-                      loss, float(self.schedule(self.optimizer.iterations.numpy())), results["examples_per_second"])
+            results = {"loss": loss, "examples_per_second": pacer.record(steps, time.perf_counter() - start)}
+            learning_rate = float(self.schedule(self.optimizer.iterations.numpy()))
+            _log.info("%s", pacer.line(f"loss {loss:.4f}, learning rate {learning_rate:.3g}"))
             if self.step % options.save_checkpoints_steps == 0 or self.step == options.train_steps:
                 self.save()
         if results:
-            results["overall_examples_per_second"] = (
-                options.train_steps * examples_per_step / (time.perf_counter() - begin))
+            results["overall_examples_per_second"] = pacer.overall_examples_per_second()
+            _log.info("trained %d steps in %s", pacer.step - pacer.start_step, format_duration(pacer.elapsed))
         return results
 
     # ---------------------------------------------------------------------------------- prediction
@@ -329,11 +332,14 @@ class Finetuner:
         local = self.strategy.experimental_local_results
         collected: dict[str, list[np.ndarray]] = {}
         real: list[np.ndarray] = []
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
+        heartbeat = Heartbeat(self.options.progress_seconds)
+        for batches, batch in enumerate(self.strategy.experimental_distribute_dataset(dataset), start=1):
             outputs, is_real = self._predict_step(batch)
             real += [np.asarray(value) for value in local(is_real)]
             for name, value in outputs.items():
                 collected.setdefault(name, []).extend(np.asarray(part) for part in local(value))
+            if heartbeat.due():
+                _log.info("predicted %d batches, elapsed %s", batches, format_duration(heartbeat.elapsed))
         if not real:
             raise ValueError("nothing to predict: the dataset holds no full batch")
         keep = np.concatenate(real).reshape(-1) == 1

@@ -25,6 +25,12 @@ OUTPUT_DIR holds:
   `--init_checkpoint`, extract-features and other BERT tools read.
 - `train/`, `eval/`: TensorBoard scalars; `eval_results.json`: the
   reference's evaluation metrics.
+
+The data is a `bertprep pretraining-data` folder or the reference's
+--input_file list (`pretraining_files`). A file found damaged while training
+or evaluating stops the run with PretrainingDataError naming it. Each call of
+the loop runs as many steps as `progress.LoopPacer` plans, and is followed by
+a progress line.
 """
 from __future__ import annotations
 
@@ -40,19 +46,15 @@ import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from bert_model.checkpoints import load_checkpoint, save_checkpoint
-from bert_model.config import BertConfig
+from bert_model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from bert_model.config import BertConfig, ConfigError, config_differences
 from bert_model.distribution import PRECISIONS, dtype_policy
-from bert_model.input_pipeline import (
-    DynamicMasking,
-    PretrainingDataError,
-    check_metadata,
-    pretraining_dataset,
-    read_metadata,
-)
+from bert_model.input_pipeline import DynamicMasking, PretrainingDataError
 from bert_model.loss_scale import DynamicLossScale
 from bert_model.modeling import BertPretrainer, pretraining_losses
 from bert_model.optimization import LAMB, AdamW, GradientAccumulator, WarmupLinearDecay
+from bert_model.pretraining_files import PretrainingFiles, check_files, damaged_file, files_dataset, open_files
+from bert_model.progress import Heartbeat, LoopPacer, format_duration
 
 _log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def check_training_options(options: Any) -> None:
         raise ValueError(f"unknown optimizer {options.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
     if options.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {options.precision!r}; use one of {', '.join(PRECISIONS)}")
+    if options.progress_seconds <= 0:
+        raise ValueError(f"progress_seconds must be positive, got {options.progress_seconds}")
 
 
 class Training(NamedTuple):
@@ -125,10 +129,14 @@ def build_training(build_model: Callable[[], Any], options: Any, strategy: tf.di
 class PretrainingOptions:
     """How to train; the model's shape is the BertConfig's.
 
-    `max_seq_length` and `max_predictions_per_seq` default to the data's
-    (metadata.json); when given, data that differs is refused. `precision`
-    is one of distribution.PRECISIONS; mixed_float16 scales the loss
-    dynamically from `initial_loss_scale`.
+    `data_dir` is a pretraining-data folder or comma-separated TFRecord
+    files and globs (`pretraining_files.open_files`). `max_seq_length` and
+    `max_predictions_per_seq` default to the data's (metadata.json), or the
+    reference's 128 and 20 for files without one; data that differs is
+    refused. `precision` is one of distribution.PRECISIONS; mixed_float16
+    scales the loss dynamically from `initial_loss_scale`. A call of the
+    training loop runs at most `steps_per_loop` steps, fewer when they would
+    take more than `progress_seconds`.
     """
 
     data_dir: str
@@ -151,6 +159,7 @@ class PretrainingOptions:
     jit_compile: bool = False
     max_seq_length: int | None = None
     max_predictions_per_seq: int | None = None
+    progress_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         check_training_options(self)
@@ -159,20 +168,21 @@ class PretrainingOptions:
 class PretrainingRun:
     """The model, optimizer and training state of one OUTPUT_DIR, restored from it when it holds a checkpoint.
 
-    Building checks the data's metadata against the config and options
+    Building checks the data against the config and options
     (PretrainingDataError names both values), creates everything in the
     strategy's scope and restores the latest training checkpoint, else loads
     `init_checkpoint` (weights only, optimizer fresh, as the reference does).
+    A checkpoint of another model in OUTPUT_DIR raises CheckpointError.
     """
 
     def __init__(self, config: BertConfig, options: PretrainingOptions,
                  strategy: tf.distribute.Strategy | None = None) -> None:
         self.config, self.options = config, options
         self.strategy = strategy or tf.distribute.get_strategy()
-        metadata = read_metadata(options.data_dir)
-        self.max_seq_length = options.max_seq_length or metadata.max_seq_length
-        self.max_predictions_per_seq = options.max_predictions_per_seq or metadata.max_predictions_per_seq
-        self.check_data(options.data_dir)
+        self.files = open_files(options.data_dir)
+        self.max_seq_length, self.max_predictions_per_seq = self.files.lengths(
+            options.max_seq_length, options.max_predictions_per_seq)
+        self.check_data(self.files)
         replicas = self.strategy.num_replicas_in_sync
         if options.batch_size % replicas:
             raise ValueError(f"batch_size {options.batch_size} does not split evenly over {replicas} replicas")
@@ -208,19 +218,52 @@ class PretrainingRun:
         """What applies the gradients: the loss scale when there is one, around the optimizer."""
         return self.optimizer if self.loss_scale is None else self.loss_scale
 
-    def check_data(self, data_dir: str) -> None:
-        """Raises PretrainingDataError, naming both values, if `data_dir` does not fit this run."""
+    def check_data(self, data: str | PretrainingFiles) -> PretrainingFiles:
+        """The files of `data` (a location, or files already opened); raises PretrainingDataError, naming
+        both values, if they do not fit this run."""
+        files = open_files(data) if isinstance(data, str) else data
         if self.max_seq_length > self.config.max_position_embeddings:
             raise PretrainingDataError(
-                f"{data_dir}: max_seq_length is {self.max_seq_length} but the model's "
+                f"{files.location}: max_seq_length is {self.max_seq_length} but the model's "
                 f"max_position_embeddings is {self.config.max_position_embeddings}")
-        check_metadata(read_metadata(data_dir), data_dir, self.max_seq_length, self.max_predictions_per_seq,
-                       self.config.vocab_size, self.options.next_sentence)
+        check_files(files, self.max_seq_length, self.max_predictions_per_seq, self.config.vocab_size,
+                    self.options.next_sentence)
+        return files
+
+    def _data_failure(self, files: PretrainingFiles, error: tf.errors.OpError) -> PretrainingDataError | None:
+        """The damaged file behind a data error raised while reading `files`; None when every file is sound
+        (the error is not the data's)."""
+        if not isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError)):
+            return None
+        problem = damaged_file(files, self.max_seq_length, self.max_predictions_per_seq, self.config.vocab_size)
+        return PretrainingDataError(f"{problem}; remove or regenerate that file") if problem else None
+
+    def _check_same_model(self, checkpoint: str) -> None:
+        """Refuses an OUTPUT_DIR whose checkpoint belongs to another model, before restoring fails on it."""
+        output_dir = self.options.output_dir
+        fix = ("give a new --output_dir for this model, or the config that checkpoint was trained with to "
+               "resume it")
+        saved_config = posixpath.join(output_dir, CONFIG_FILE)
+        if tf.io.gfile.exists(saved_config):
+            try:
+                differences = config_differences(self.config, BertConfig.from_json_file(saved_config))
+            except ConfigError:
+                differences = []
+            if differences:
+                raise CheckpointError(f"{output_dir} holds a checkpoint of another model ({checkpoint}; this "
+                                      f"run's config vs its {CONFIG_FILE}: {', '.join(differences)}): {fix}")
 
     def _restore(self) -> None:
         latest = self.manager.latest_checkpoint
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self._check_same_model(latest)
+            try:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+                raise CheckpointError(
+                    f"{self.options.output_dir} holds a checkpoint ({latest}) that does not fit this model or "
+                    f"these options ({str(error).splitlines()[0][:200]}): give a new --output_dir, or the config "
+                    "and flags it was trained with to resume it") from None
             _log.info("resuming from %s at step %d%s", latest, self.step,
                       " (init_checkpoint not loaded)" if self.options.init_checkpoint else "")
         elif self.options.init_checkpoint:
@@ -231,10 +274,10 @@ class PretrainingRun:
 
     def _train_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
         options = self.options
-        dataset = pretraining_dataset(
-            options.data_dir, options.batch_size, self.max_seq_length, self.max_predictions_per_seq,
+        dataset = files_dataset(
+            self.files, options.batch_size, self.max_seq_length, self.max_predictions_per_seq,
             self.config.vocab_size, is_training=True, seed=options.seed, input_context=context,
-            dynamic_masking=options.dynamic_masking, next_sentence=options.next_sentence)
+            dynamic_masking=options.dynamic_masking)
         # Each pipeline yields per-replica batches for num_replicas / num_input_pipelines replicas.
         skip = int(self.batches_consumed.numpy()) * context.num_replicas_in_sync // context.num_input_pipelines
         return dataset.skip(skip)
@@ -297,10 +340,11 @@ class PretrainingRun:
         return {name: total / tf.cast(steps, tf.float32) for name, total in totals.items()}
 
     def train(self) -> dict[str, float]:
-        """Trains from the current step to train_steps, checkpointing on the way and at the end.
+        """Trains from the current step to train_steps, checkpointing on the way and at the end, with a
+        progress line after each call of the loop.
 
-        Returns the last loop's mean losses and its examples per second (empty
-        when training was already done).
+        Returns the last call's mean losses and examples per second, and the
+        run's overall examples per second (empty when training was already done).
         """
         options = self.options
         step = self.step
@@ -313,22 +357,31 @@ class PretrainingRun:
             _log.info("skipping the %d batches trained on before", int(self.batches_consumed.numpy()))
         iterator = iter(self.strategy.distribute_datasets_from_function(self._train_dataset))
         writer = tf.summary.create_file_writer(posixpath.join(options.output_dir, "train"))
-        examples_per_step = options.batch_size * options.accumulation_steps
+        pacer = LoopPacer(step, options.train_steps, options.steps_per_loop, options.save_checkpoints_steps,
+                          options.batch_size * options.accumulation_steps, options.progress_seconds)
         results: dict[str, float] = {}
         while step < options.train_steps:
-            to_checkpoint = options.save_checkpoints_steps - step % options.save_checkpoints_steps
-            steps = min(options.steps_per_loop, options.train_steps - step, to_checkpoint)
+            steps = pacer.next_steps()
             start = time.perf_counter()
-            results = {name: float(value) for name, value in self._train_loop(iterator, tf.constant(steps)).items()}
-            # The first loop's time includes tracing and compiling.
-            results["examples_per_second"] = steps * examples_per_step / (time.perf_counter() - start)
+            try:
+                results = {name: float(value)
+                           for name, value in self._train_loop(iterator, tf.constant(steps)).items()}
+            except tf.errors.OpError as error:
+                failure = self._data_failure(self.files, error)
+                if failure is None:
+                    raise
+                raise failure from None
+            results["examples_per_second"] = pacer.record(steps, time.perf_counter() - start)
             step = self.step
-            self._write_summaries(writer, step, results)
+            self._write_summaries(writer, step, results, pacer)
             if step % options.save_checkpoints_steps == 0 or step == options.train_steps:
                 self.save()
+        results["overall_examples_per_second"] = pacer.overall_examples_per_second()
+        _log.info("trained steps %d to %d in %s", pacer.start_step, step, format_duration(pacer.elapsed))
         return results
 
-    def _write_summaries(self, writer: tf.summary.SummaryWriter, step: int, results: dict[str, float]) -> None:
+    def _write_summaries(self, writer: tf.summary.SummaryWriter, step: int, results: dict[str, float],
+                         pacer: LoopPacer) -> None:
         learning_rate = float(self.schedule(self.optimizer.iterations.numpy()))
         with writer.as_default(step=step):
             for name, value in results.items():
@@ -338,8 +391,7 @@ class PretrainingRun:
                 _scalar("loss_scale", self.loss_scale.scale)
         writer.flush()
         losses = ", ".join(f"{name} {results[name]:.4f}" for name in self.loss_names)
-        _log.info("step %d/%d: %s, learning rate %.3g, %.1f examples/s", step, self.options.train_steps, losses,
-                  learning_rate, results["examples_per_second"])
+        _log.info("%s", pacer.line(f"{losses}, learning rate {learning_rate:.3g}"))
 
     def save(self) -> str:
         """Writes the training checkpoint and the reference-layout one; returns the training checkpoint's path."""
@@ -364,8 +416,26 @@ class PretrainingRun:
     def _eval_sums(self, features: Any) -> dict[str, tf.Tensor]:
         return self._summed(self.strategy.run(self._replica_eval_sums, args=(features,)))
 
+    def _eval_totals(self, dataset: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+                     max_steps: int) -> tuple[dict[str, float], int]:
+        """The prediction sums over up to `max_steps` batches, and the batch count; progress lines on the way."""
+        totals: dict[str, float] = {}
+        batches = 0
+        heartbeat = Heartbeat(self.options.progress_seconds)
+        for features in self.strategy.distribute_datasets_from_function(dataset):
+            if batches == max_steps:
+                break
+            for name, value in self._eval_step(features).items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+            batches += 1
+            if heartbeat.due():
+                _log.info("eval: %d of at most %d batches, elapsed %s", batches, max_steps,
+                          format_duration(heartbeat.elapsed))
+        return totals, batches
+
     def evaluate(self, data_dir: str, batch_size: int, max_steps: int) -> dict[str, float]:
-        """The reference's evaluation metrics over up to `max_steps` batches of `data_dir`, read in order.
+        """The reference's evaluation metrics over up to `max_steps` batches of `data_dir` (a folder or
+        --input_file's list), read in order.
 
         Accuracies and losses are means over the masked predictions, weighted
         by masked_lm_weights, and over the sequences, as tf.metrics computed
@@ -373,20 +443,19 @@ class PretrainingRun:
         """
         if batch_size % self.strategy.num_replicas_in_sync:
             raise ValueError(f"eval batch_size {batch_size} does not split evenly over the replicas")
+        files = self.check_data(data_dir)
 
         def dataset(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            return pretraining_dataset(data_dir, batch_size, self.max_seq_length, self.max_predictions_per_seq,
-                                       self.config.vocab_size, is_training=False, input_context=context,
-                                       next_sentence=self.options.next_sentence)
+            return files_dataset(files, batch_size, self.max_seq_length, self.max_predictions_per_seq,
+                                 self.config.vocab_size, is_training=False, input_context=context)
 
-        totals: dict[str, float] = {}
-        batches = 0
-        for features in self.strategy.distribute_datasets_from_function(dataset):
-            if batches == max_steps:
-                break
-            for name, value in self._eval_step(features).items():
-                totals[name] = totals.get(name, 0.0) + float(value)
-            batches += 1
+        try:
+            totals, batches = self._eval_totals(dataset, max_steps)
+        except tf.errors.OpError as error:
+            failure = self._data_failure(files, error)
+            if failure is None:
+                raise
+            raise failure from None
         if not batches:
             raise PretrainingDataError(f"{data_dir} holds fewer than one eval batch ({batch_size} sequences)")
         results = {}

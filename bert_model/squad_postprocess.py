@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
 import math
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,9 @@ import tensorflow as tf
 
 from bert_model.squad_data import SquadExample, SquadFeature
 from vocab.tokenization import BasicTokenizer
+
+# Debug lines for answers that fall back to their whole original text (run_squad.py's --verbose_logging).
+_log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
@@ -111,14 +115,17 @@ def final_text(pred_text: str, orig_text: str, do_lower_case: bool) -> str:
     tok_text = " ".join(BasicTokenizer(do_lower_case=do_lower_case).tokenize(orig_text))
     start = tok_text.find(pred_text)
     if start < 0:
+        _log.debug("unable to find text %r in %r", pred_text, orig_text)
         return orig_text
     end = start + len(pred_text) - 1
     orig_chars = [index for index, char in enumerate(orig_text) if char != " "]
     tok_chars = [index for index, char in enumerate(tok_text) if char != " "]
     if len(orig_chars) != len(tok_chars):
+        _log.debug("length not equal after stripping spaces: %r vs %r", orig_text, tok_text)
         return orig_text
     tok_to_nonspace = {position: index for index, position in enumerate(tok_chars)}
     if start not in tok_to_nonspace or end not in tok_to_nonspace:
+        _log.debug("could not map the answer %r back onto %r", pred_text, orig_text)
         return orig_text
     return orig_text[orig_chars[tok_to_nonspace[start]]:orig_chars[tok_to_nonspace[end]] + 1]
 

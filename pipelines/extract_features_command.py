@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from pipelines.cli_common import UsageError
+from pipelines.cli_flags import add_bool_flag, add_lower_case_flag, add_vocab_file_flag
 
 _log = logging.getLogger(__name__)
 
@@ -15,22 +16,16 @@ DESCRIPTION = (
     "and writes, per line, {\"linex_index\", \"features\": [{\"token\", \"layers\": [{\"index\", \"values\"}]}]} "
     "to --output_file, as google-research/bert's extract_features.py does. Paths may be local or gs://."
 )
-_TRUE = ("true", "t", "1", "yes")
-_FALSE = ("false", "f", "0", "no")
-
-
-def _boolean(text: str) -> bool:
-    # The spellings absl accepts for --flag=VALUE, so reference command lines work unchanged.
-    if text.lower() in _TRUE + _FALSE:
-        return text.lower() in _TRUE
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input_file", required=True, help="text file: one `text` or `text_a ||| text_b` per line")
     parser.add_argument("--output_file", required=True, help="JSONL file to write")
-    parser.add_argument("--vocab_file", required=True, help="vocab.txt the model was trained with")
-    parser.add_argument("--bert_config_file", required=True, help="bert_config.json of the model")
+    add_vocab_file_flag(parser, required=True, help="vocab.txt the model was trained with")
+    parser.add_argument("--bert_config_file", required=True, metavar="FILE|NAME",
+                        help="bert_config.json of the model, or a released model's shape by name (bert-tiny, "
+                        "bert-mini, bert-small, bert-medium, bert-base, bert-large, L-<layers>_H-<hidden>) with the "
+                        "vocab file's size as vocab_size")
     parser.add_argument("--init_checkpoint", required=True,
                         help="reference-layout checkpoint: a prefix (…/bert_model.ckpt) or a folder holding one")
     parser.add_argument("--layers", default="-1,-2,-3,-4",
@@ -38,28 +33,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_seq_length", type=int, default=128,
                         help="tokens per example after WordPiece, [CLS] and [SEP] included; longer ones are truncated")
     parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
-    parser.add_argument("--do_lower_case", nargs="?", const=True, default=True, type=_boolean,
-                        help="lowercase and strip accents (uncased models; default); --do_lower_case=false "
-                        "or --nodo_lower_case for cased models")
-    parser.add_argument("--nodo_lower_case", dest="do_lower_case", action="store_false", help=argparse.SUPPRESS)
+    add_lower_case_flag(parser, help="lowercase and strip accents (uncased models); --do_lower_case=false for "
+                        "cased models")
+    tpu = parser.add_argument_group("the reference's TPU flags (accepted; this command runs on the CPU or a GPU)")
+    add_bool_flag(tpu, "--use_tpu", help="refused when true: extract-features runs on this machine's CPU or GPU")
+    tpu.add_argument("--master", help="ignored without a TPU")
+    tpu.add_argument("--num_tpu_cores", type=int, default=8, help="ignored without a TPU")
+    add_bool_flag(tpu, "--use_one_hot_embeddings",
+                  help="a TPU speed choice of the reference that gives the same values; ignored")
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    # Imported here so that the other subcommands start without TensorFlow.
-    import tensorflow as tf
+    from bert_model.tf_env import import_tensorflow
 
+    # Imported here so that the other subcommands start without TensorFlow.
+    tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError, load_checkpoint
-    from bert_model.config import BertConfig, ConfigError
+    from bert_model.config import ConfigError, load_config
     from bert_model.extract_features import FeatureError, extract_features, parse_layers
     from bert_model.modeling import BertModel
     from vocab.tokenization import FullTokenizer, VocabError
 
     if beam_args:
         raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
+    if args.use_tpu:
+        raise UsageError("extract-features runs on this machine's CPU or GPU, not on a TPU: drop --use_tpu")
     try:
-        config = BertConfig.from_json_file(args.bert_config_file)
-        layer_indexes = parse_layers(args.layers, config.num_hidden_layers)
         tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
+        config = load_config(args.bert_config_file, lambda: len(tokenizer.vocab))
+        layer_indexes = parse_layers(args.layers, config.num_hidden_layers)
         if len(tokenizer.vocab) > config.vocab_size:
             raise UsageError(f"{args.vocab_file} has {len(tokenizer.vocab)} tokens but {args.bert_config_file} "
                              f"says vocab_size {config.vocab_size}: give the vocab the model was trained with")

@@ -5,12 +5,20 @@ import argparse
 import json
 import logging
 import posixpath
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipelines.cli_common import UsageError
-from pipelines.finetune_command import add_training_arguments, make_strategy, training_options
+from pipelines.cli_flags import add_bool_flag
+from pipelines.finetune_command import (
+    add_training_arguments,
+    load_model_config,
+    save_model_config,
+    training_options,
+)
+from pipelines.pretrain_command import make_strategy
 
 if TYPE_CHECKING:
     from bert_model.classifier_data import InputExample, Task
@@ -36,14 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--task_name", required=True, help="cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst-2, sts-b, "
                       "wnli, xnli, or column")
     data.add_argument("--data_dir", required=True, help="folder with the task's files (GLUE names, or --train_file ...)")
-    data.add_argument("--do_train", action="store_true")
-    data.add_argument("--do_eval", action="store_true", help="evaluate on the dev file")
-    data.add_argument("--do_predict", action="store_true", help="predict the test file")
+    add_bool_flag(data, "--do_train", help="train on the train file")
+    add_bool_flag(data, "--do_eval", help="evaluate on the dev file")
+    add_bool_flag(data, "--do_predict", help="predict the test file")
     data.add_argument("--eval_batch_size", type=int, default=8)
     data.add_argument("--predict_batch_size", type=int, default=8)
     data.add_argument("--language", default="zh", help="xnli: the language to train and evaluate (reference: zh)")
-    data.add_argument("--skip_bad_rows", action="store_true",
-                      help="skip (and count) rows with missing columns or unknown labels instead of stopping")
+    add_bool_flag(data, "--skip_bad_rows",
+                  help="skip (and count) rows with missing columns or unknown labels instead of stopping")
     data.add_argument("--export_dir", help="write a SavedModel taking raw text here after training/evaluation")
 
     columns = parser.add_argument_group("--task_name column: your own files")
@@ -54,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     columns.add_argument("--text_b_column", help="column of the second text, for pairs")
     columns.add_argument("--label_column", help="column of the label")
     columns.add_argument("--labels", help="comma-separated labels in output order (default: sorted train labels)")
-    columns.add_argument("--regression", action="store_true", help="the label is a number (one output, squared error)")
+    add_bool_flag(columns, "--regression", help="the label is a number (one output, squared error)")
     add_training_arguments(parser)
 
 
@@ -71,25 +79,25 @@ def _task(args: argparse.Namespace) -> Task:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that the other commands start without TensorFlow.
-    import tensorflow as tf
+    from bert_model.tf_env import import_tensorflow
 
+    # Imported here so that the other commands start without TensorFlow.
+    tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
     from bert_model.classifier import BertClassifier, per_example_loss
     from bert_model.classifier_data import ClassifierDataError
-    from bert_model.config import BertConfig, ConfigError
+    from bert_model.config import ConfigError
     from bert_model.finetuning import Finetuner
+    from bert_model.progress import format_duration
     from vocab.tokenization import FullTokenizer, VocabError
 
+    begin = time.perf_counter()
     if not (args.do_train or args.do_eval or args.do_predict):
         raise UsageError("give at least one of --do_train, --do_eval, --do_predict")
     try:
-        config = BertConfig.from_json_file(args.bert_config_file)
-        if args.max_seq_length > config.max_position_embeddings:
-            raise UsageError(f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings "
-                             f"{config.max_position_embeddings}")
         task = _task(args)
         tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
+        config = load_model_config(args, tokenizer)
         # All input is read and checked before any training starts.
         splits = [split for split, wanted in (("train", args.do_train), ("dev", args.do_eval),
                                                ("test", args.do_predict)) if wanted]
@@ -109,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     tf.io.gfile.makedirs(args.output_dir)
     summary = [f"{args.output_dir}: task {task.name}"]
     if args.do_train:
+        save_model_config(config, args.output_dir)
         results = train(tuner, task, examples["train"], tokenizer, args)
         summary.append(f"trained {tuner.step} steps, loss {results['loss']:.4f} at "
                        f"{results['overall_examples_per_second']:.1f} examples/s")
@@ -125,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         export_classifier(tuner.model, args.export_dir, args.vocab_file, args.do_lower_case, args.max_seq_length,
                           task.labels)
         summary.append(f"exported {args.export_dir}")
+    summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0
 

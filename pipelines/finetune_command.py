@@ -13,12 +13,15 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from pipelines.cli_common import UsageError
-from pipelines.pretrain_command import add_device_arguments
+from pipelines.cli_flags import add_lower_case_flag, add_vocab_file_flag
+from pipelines.pretrain_command import add_device_arguments, add_loop_arguments
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
+    from bert_model.config import BertConfig
     from bert_model.finetuning import FinetuningOptions
+    from vocab.tokenization import FullTokenizer
 
 HELP = "fine-tune BERT on a downstream task (classify: GLUE-style classification and regression; squad: SQuAD 1.1/2.0)"
 DESCRIPTION = ("Fine-tunes a BERT checkpoint (public BERT, the miniatures, or `bertprep pretrain` output) with the "
@@ -52,11 +55,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The reference's model and training flags (defaults as run_classifier.py) plus devices and optimizer."""
     model = parser.add_argument_group("model")
-    model.add_argument("--bert_config_file", required=True, help="bert_config.json of the pretrained model")
-    model.add_argument("--vocab_file", required=True, help="the model's vocab.txt")
-    model.add_argument("--do_lower_case", type=_boolean, nargs="?", const=True, default=True, metavar="BOOL",
-                       help="lower-case and strip accents (uncased models; default true; "
-                       "--do_lower_case=false for cased models)")
+    model.add_argument("--bert_config_file", required=True, metavar="FILE|NAME",
+                       help="bert_config.json of the pretrained model, or a released model's shape by name "
+                       "(bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large, L-<layers>_H-<hidden>) "
+                       "with the vocab file's size as vocab_size")
+    add_vocab_file_flag(model, required=True, help="the model's vocab.txt")
+    add_lower_case_flag(model, help="lower-case and strip accents (uncased models); --do_lower_case=false for "
+                        "cased models")
     model.add_argument("--init_checkpoint",
                        help="weights to start from (reference layout: a prefix or a folder such as a `bertprep "
                        "pretrain` or fine-tuning --output_dir); without --do_train the default is --output_dir")
@@ -73,27 +78,33 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                        help="micro-batches per optimizer step: K times --train_batch_size examples per update")
     train.add_argument("--save_checkpoints_steps", type=int, default=1000)
     train.add_argument("--keep_checkpoints", type=int, default=5)
-    train.add_argument("--iterations_per_loop", type=int, default=1000,
-                       help="steps per tf.function call; also how often the loss is logged")
+    add_loop_arguments(train)
     train.add_argument("--seed", type=int, default=12345, help="head initialization, data order and dropout")
     add_device_arguments(parser)
 
 
-def _boolean(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+def load_model_config(args: argparse.Namespace, tokenizer: FullTokenizer) -> BertConfig:
+    """--bert_config_file (a file, or a name sized by the vocab), checked against --max_seq_length and the vocab."""
+    from bert_model.config import load_config
+
+    config = load_config(args.bert_config_file, lambda: len(tokenizer.vocab))
+    if args.max_seq_length > config.max_position_embeddings:
+        raise UsageError(f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings "
+                         f"{config.max_position_embeddings}")
+    if len(tokenizer.vocab) > config.vocab_size:
+        raise UsageError(f"{args.vocab_file} has {len(tokenizer.vocab)} tokens but the model's vocab_size is "
+                         f"{config.vocab_size}: give the vocab the model was trained with")
+    return config
 
 
-def make_strategy(args: argparse.Namespace) -> tf.distribute.Strategy:
-    from bert_model.distribution import make_strategy as strategy_for
+def save_model_config(config: BertConfig, output_dir: str) -> None:
+    """OUTPUT_DIR/bert_config.json beside the checkpoints, so that the folder describes its model."""
+    import posixpath
 
-    try:
-        return strategy_for(args.strategy, args.tpu)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(output_dir)
+    config.to_json_file(posixpath.join(output_dir, "bert_config.json"))
 
 
 def training_options(args: argparse.Namespace, strategy: tf.distribute.Strategy, train_examples: int) -> FinetuningOptions:
@@ -109,6 +120,7 @@ def training_options(args: argparse.Namespace, strategy: tf.distribute.Strategy,
             optimizer=args.optimizer, accumulation_steps=args.accumulation_steps,
             precision=mixed_precision_policy(strategy) if args.mixed_precision else "float32",
             steps_per_loop=args.iterations_per_loop, save_checkpoints_steps=args.save_checkpoints_steps,
-            keep_checkpoints=args.keep_checkpoints, seed=args.seed, jit_compile=args.jit_compile)
+            keep_checkpoints=args.keep_checkpoints, seed=args.seed, jit_compile=args.jit_compile,
+            progress_seconds=args.progress_seconds)
     except ValueError as error:
         raise UsageError(str(error)) from None

@@ -6,10 +6,18 @@ import json
 import logging
 import posixpath
 import random
+import time
 from typing import TYPE_CHECKING
 
 from pipelines.cli_common import UsageError
-from pipelines.finetune_command import add_training_arguments, make_strategy, training_options
+from pipelines.cli_flags import add_bool_flag
+from pipelines.finetune_command import (
+    add_training_arguments,
+    load_model_config,
+    save_model_config,
+    training_options,
+)
+from pipelines.pretrain_command import make_strategy
 
 if TYPE_CHECKING:
     from bert_model.finetuning import Finetuner
@@ -33,10 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data and decoding")
     data.add_argument("--train_file", help="SQuAD JSON to train on (local or gs://)")
     data.add_argument("--predict_file", help="SQuAD JSON to predict (e.g. dev-v1.1.json, dev-v2.0.json)")
-    data.add_argument("--do_train", action="store_true")
-    data.add_argument("--do_predict", action="store_true")
-    data.add_argument("--version_2_with_negative", action="store_true",
-                      help="SQuAD 2.0: questions may have no answer (is_impossible)")
+    add_bool_flag(data, "--do_train", help="train on --train_file")
+    add_bool_flag(data, "--do_predict", help="predict --predict_file (and score it when it has answers)")
+    add_bool_flag(data, "--version_2_with_negative", help="SQuAD 2.0: questions may have no answer (is_impossible)")
+    add_bool_flag(data, "--verbose_logging",
+                  help="log each predicted answer that could not be mapped back onto its original words")
     data.add_argument("--doc_stride", type=int, default=128, help="pieces between the starts of a context's windows")
     data.add_argument("--max_query_length", type=int, default=64, help="question pieces kept")
     data.add_argument("--predict_batch_size", type=int, default=8)
@@ -50,18 +59,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that the other commands start without TensorFlow.
-    import tensorflow as tf
+    from bert_model.tf_env import import_tensorflow
 
+    # Imported here so that the other commands start without TensorFlow.
+    tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
-    from bert_model.config import BertConfig, ConfigError
+    from bert_model.config import ConfigError
     from bert_model.finetuning import Finetuner
     from bert_model.squad_data import SquadFormatError, check_lengths, load_squad_json, read_squad_examples
     from bert_model.squad_metrics import gold_answers
     from bert_model.squad_model import BertSquad, span_loss
+    from bert_model.progress import format_duration
     from bert_model.squad_postprocess import DecodingOptions
     from vocab.tokenization import FullTokenizer, VocabError
 
+    begin = time.perf_counter()
+    if args.verbose_logging:
+        logging.getLogger("bert_model.squad_postprocess").setLevel(logging.DEBUG)
     if not (args.do_train or args.do_predict):
         raise UsageError("give at least one of --do_train, --do_predict")
     for wanted, flag, file in ((args.do_train, "--do_train", args.train_file),
@@ -72,11 +86,8 @@ def run(args: argparse.Namespace) -> int:
         check_lengths(args.max_seq_length, args.doc_stride, args.max_query_length)
         decoding = DecodingOptions(args.n_best_size, args.max_answer_length, args.do_lower_case,
                                    args.version_2_with_negative, args.null_score_diff_threshold)
-        config = BertConfig.from_json_file(args.bert_config_file)
-        if args.max_seq_length > config.max_position_embeddings:
-            raise UsageError(f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings "
-                             f"{config.max_position_embeddings}")
         tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
+        config = load_model_config(args, tokenizer)
         # Both files are read and checked before any training starts.
         train_examples, read_stats = (read_squad_examples(args.train_file, True, args.version_2_with_negative)
                                       if args.do_train else ([], None))
@@ -99,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     tf.io.gfile.makedirs(args.output_dir)
     summary = [f"{args.output_dir}: SQuAD {'2.0' if args.version_2_with_negative else '1.1'}"]
     if args.do_train:
+        save_model_config(config, args.output_dir)
         results = train(tuner, train_examples, tokenizer, args)
         summary.append(f"trained {tuner.step} steps, loss {results['loss']:.4f} at "
                        f"{results['overall_examples_per_second']:.1f} examples/s")
@@ -117,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
                      args.max_query_length, args.max_answer_length, args.version_2_with_negative,
                      args.null_score_diff_threshold)
         summary.append(f"exported {args.export_dir}")
+    summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0
 

@@ -20,6 +20,7 @@ from bert_model.extract_features import (
 )
 from pipelines import extract_features_command
 from pipelines.cli_common import UsageError
+from pipelines.cli_flags import FlagParser
 from vocab.tokenization import FullTokenizer
 
 pytest.importorskip("bert")
@@ -42,7 +43,7 @@ LINES = [
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
+    parser = FlagParser()
     extract_features_command.add_arguments(parser)
     return parser.parse_args(argv)
 

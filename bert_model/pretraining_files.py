@@ -1,0 +1,215 @@
+"""What `bertprep pretrain` reads: a `bertprep pretraining-data` folder, or TFRecord files as the reference
+run_pretraining.py's --input_file names them (comma-separated files and globs).
+
+A folder is described by its metadata.json, and so are files that `pretraining-data --output_file` wrote
+(FILE.metadata.json beside the first); the run is checked against it (`input_pipeline.check_metadata`).
+Files without one, such as the reference create_pretraining_data.py's output, are read with the lengths the
+run's flags give (the reference's defaults 128 and 20), and the first record of every file is checked against
+them before training, so a mismatch names the file and both lengths instead of failing inside TensorFlow.
+
+Damage further into a file (a truncated or corrupted shard, a record of another shape) surfaces as a
+TensorFlow error while training or evaluating; `damaged_file` then finds the file and says what is wrong.
+"""
+from __future__ import annotations
+
+import logging
+import posixpath
+from dataclasses import dataclass
+
+import tensorflow as tf
+from google.protobuf.message import DecodeError
+
+from bert_model.input_pipeline import (
+    _COMPRESSION_TYPES,
+    DynamicMasking,
+    PretrainingDataError,
+    check_metadata,
+    read_metadata,
+    records_dataset,
+    shard_paths,
+)
+from bert_model.reference_defaults import REFERENCE_MAX_PREDICTIONS_PER_SEQ, REFERENCE_MAX_SEQ_LENGTH
+from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, feature_spec
+
+_log = logging.getLogger(__name__)
+_GZIP_MAGIC = b"\x1f\x8b"
+_ID_FEATURES = ("input_ids", "masked_lm_ids")
+_SCAN_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class PretrainingFiles:
+    """The TFRecord files of one dataset, how they are compressed, and their metadata when they have one."""
+
+    location: str  # as the user gave it: a folder, or --input_file's list
+    paths: tuple[str, ...]
+    compression: str  # TFRecordDataset's compression_type
+    metadata: DatasetMetadata | None
+
+    def lengths(self, max_seq_length: int | None, max_predictions_per_seq: int | None) -> tuple[int, int]:
+        """The run's (max_seq_length, max_predictions_per_seq): the given ones, else the metadata's, else the
+        reference's defaults."""
+        if self.metadata is not None:
+            defaults = (self.metadata.max_seq_length, self.metadata.max_predictions_per_seq)
+        else:
+            defaults = (REFERENCE_MAX_SEQ_LENGTH, REFERENCE_MAX_PREDICTIONS_PER_SEQ)
+        return max_seq_length or defaults[0], max_predictions_per_seq or defaults[1]
+
+
+def open_files(location: str) -> PretrainingFiles:
+    """A pretraining-data folder, or comma-separated TFRecord files and globs; PretrainingDataError when
+    nothing usable is there."""
+    if tf.io.gfile.isdir(location):
+        return _open_folder(location)
+    paths = _expand(location)
+    metadata = _metadata_of(paths)
+    if metadata is not None:
+        compression = _COMPRESSION_TYPES.get(metadata.compression, "")
+    else:
+        compression = _detect_compression(paths)
+        _log.info("%s: no metadata.json describes these %d files; reading them as the reference's TFRecords",
+                  location, len(paths))
+    return PretrainingFiles(location, tuple(paths), compression, metadata)
+
+
+def _open_folder(folder: str) -> PretrainingFiles:
+    try:
+        metadata = read_metadata(folder)
+    except PretrainingDataError as error:
+        if tf.io.gfile.glob(posixpath.join(folder, "*.tfrecord*")):
+            raise PretrainingDataError(f"{error}; TFRecords without a {METADATA_FILE} (such as the reference "
+                                       f"create_pretraining_data.py writes) are read with --input_file "
+                                       f"'{folder.rstrip('/')}/*.tfrecord*'") from None
+        raise
+    return PretrainingFiles(folder, tuple(shard_paths(folder, metadata)),
+                            _COMPRESSION_TYPES.get(metadata.compression, ""), metadata)
+
+
+def _expand(location: str) -> list[str]:
+    """Every file of a comma-separated list of files and globs, in the order given (each glob sorted)."""
+    paths: list[str] = []
+    for pattern in filter(None, (part.strip() for part in location.split(","))):
+        matched = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
+        if not matched:
+            raise PretrainingDataError(f"--input_file {pattern} matches no file")
+        paths += [path for path in matched if path not in paths]
+    if not paths:
+        raise PretrainingDataError(f"--input_file {location!r} names no file")
+    return paths
+
+
+def _metadata_of(paths: list[str]) -> DatasetMetadata | None:
+    """The metadata that lists every one of `paths`: FILE.metadata.json beside the first (pretraining-data
+    --output_file) or the folder's metadata.json; None when there is none."""
+    folder = posixpath.dirname(paths[0])
+    for candidate in (f"{paths[0]}.{METADATA_FILE}", posixpath.join(folder, METADATA_FILE)):
+        if not tf.io.gfile.exists(candidate):
+            continue
+        with tf.io.gfile.GFile(candidate, "r") as handle:
+            try:
+                metadata = DatasetMetadata.from_json(handle.read())
+            except (ValueError, TypeError) as error:
+                raise PretrainingDataError(f"{candidate} is not usable: {error}") from None
+        listed = {posixpath.join(folder, name) for name in metadata.files}
+        if set(paths) <= listed:
+            return metadata
+        _log.warning("%s does not list all of the files given; reading them without it", candidate)
+    return None
+
+
+def _detect_compression(paths: list[str]) -> str:
+    """"GZIP" when every file starts as gzip does, "" when none does; mixed is refused."""
+    gzipped = set()
+    for path in paths:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            gzipped.add(handle.read(2) == _GZIP_MAGIC)
+    if len(gzipped) > 1:
+        raise PretrainingDataError("some of the --input_file files are gzip-compressed and some are not; "
+                                   "give files of one kind")
+    return "GZIP" if gzipped.pop() else ""
+
+
+def check_files(files: PretrainingFiles, max_seq_length: int, max_predictions_per_seq: int, vocab_size: int,
+                next_sentence: bool = True) -> None:
+    """Raises PretrainingDataError, naming the file and both values, when the data does not fit the run: its
+    metadata, else the first record of every file."""
+    if files.metadata is not None:
+        check_metadata(files.metadata, files.location, max_seq_length, max_predictions_per_seq, vocab_size,
+                       next_sentence)
+        return
+    for path in files.paths:
+        record = _first_record(path, files.compression)
+        if record is None:
+            raise PretrainingDataError(f"{path} holds no records")
+        problem = record_problem(record, max_seq_length, max_predictions_per_seq, vocab_size)
+        if problem:
+            raise PretrainingDataError(f"{path}: {problem}")
+
+
+def _first_record(path: str, compression: str) -> bytes | None:
+    try:
+        for record in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+            return record.numpy()
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        raise PretrainingDataError(f"{path} is not a readable TFRecord file ({_first_line(error)})") from None
+    return None
+
+
+def record_problem(record: bytes, max_seq_length: int, max_predictions_per_seq: int, vocab_size: int) -> str | None:
+    """What keeps one serialized record from this run (None when it fits)."""
+    try:
+        features = tf.train.Example.FromString(record).features.feature
+    except DecodeError:
+        return "its records are not tf.train.Example protos"
+    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+    missing = [name for name in spec if name not in features]
+    if missing:
+        return f"its records lack {', '.join(missing)}: not masked-LM pretraining data"
+    length = len(features["input_ids"].int64_list.value)
+    predictions = len(features["masked_lm_positions"].int64_list.value)
+    if (length, predictions) != (max_seq_length, max_predictions_per_seq):
+        return (f"its records have max_seq_length {length} and max_predictions_per_seq {predictions}, but this "
+                f"run reads {max_seq_length} and {max_predictions_per_seq}: give --max_seq_length={length} "
+                f"--max_predictions_per_seq={predictions} (without a {METADATA_FILE} they default to the "
+                f"reference's {REFERENCE_MAX_SEQ_LENGTH} and {REFERENCE_MAX_PREDICTIONS_PER_SEQ})")
+    largest = max(max(features[name].int64_list.value, default=0) for name in _ID_FEATURES)
+    if largest >= vocab_size:
+        return f"its token ids reach {largest} but the model's vocab_size is {vocab_size}"
+    return None
+
+
+def files_dataset(files: PretrainingFiles, batch_size: int, max_seq_length: int, max_predictions_per_seq: int,
+                  vocab_size: int, is_training: bool, *, seed: int | None = None,
+                  input_context: tf.distribute.InputContext | None = None,
+                  dynamic_masking: DynamicMasking | None = None) -> tf.data.Dataset:
+    """`input_pipeline.records_dataset` over `files` (check them first with `check_files`)."""
+    return records_dataset(list(files.paths), files.compression, batch_size, max_seq_length,
+                           max_predictions_per_seq, vocab_size, is_training, seed=seed, input_context=input_context,
+                           dynamic_masking=dynamic_masking)
+
+
+def damaged_file(files: PretrainingFiles, max_seq_length: int, max_predictions_per_seq: int,
+                 vocab_size: int) -> str | None:
+    """"FILE: what is wrong" for the first file that cannot be read whole, parsed with the run's lengths or
+    whose ids exceed the vocabulary; None when every file is sound. Reads every record: for after a failure."""
+    _log.info("reading the %d files of %s to find the one that failed", len(files.paths), files.location)
+    spec = {name: tf.io.FixedLenFeature(entry["shape"], tf.as_dtype(entry["dtype"]))
+            for name, entry in feature_spec(max_seq_length, max_predictions_per_seq).items()}
+    for path in files.paths:
+        batches = tf.data.TFRecordDataset(path, compression_type=files.compression).batch(_SCAN_BATCH)
+        try:
+            for serialized in batches:
+                parsed = tf.io.parse_example(serialized, spec)
+                largest = max(int(tf.reduce_max(parsed[name])) for name in _ID_FEATURES)
+                if largest >= vocab_size:
+                    return f"{path}: its token ids reach {largest} but the model's vocab_size is {vocab_size}"
+        except tf.errors.DataLossError as error:
+            return f"{path} is damaged (truncated or corrupted): {_first_line(error)}"
+        except tf.errors.InvalidArgumentError as error:
+            return (f"{path} holds records that do not parse as max_seq_length {max_seq_length}, "
+                    f"max_predictions_per_seq {max_predictions_per_seq}: {_first_line(error)}")
+    return None
+
+
+def _first_line(error: tf.errors.OpError) -> str:
+    return (error.message or str(error)).strip().splitlines()[0]
