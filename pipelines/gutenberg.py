@@ -30,7 +30,7 @@ import re
 from pipelines.records import MalformedInput
 from pipelines.text_normalization import CJK_CHARS, normalize_text
 
-__all__ = ["GutenbergBook", "decode_book", "parse_book"]
+__all__ = ["DecodedText", "GutenbergBook", "decode_book", "decode_text", "decode_utf8_or_legacy", "parse_book"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,13 @@ class GutenbergBook:
     ebook_number: int | None  # from "[eBook #1342]", "[EBook #2701]", "[Etext #3261]", ...
     language: str  # ISO 639-1 code from the "Language:" line, "" if unknown
     body: str  # paragraphs separated by exactly one blank line, no boilerplate
+    invalid_utf8_bytes: int = 0  # bytes of a UTF-8 file that were not UTF-8 (replaced)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedText:
+    text: str
+    invalid_utf8_bytes: int = 0  # replaced by U+FFFD (which normalize_text removes)
 
 
 # --------------------------------------------------------------------------
@@ -90,12 +97,16 @@ def _declared_charset(data: bytes) -> str | None:
 
 
 def decode_book(data: bytes) -> str:
-    """Decode a Gutenberg file to text with "\\n" line ends and no BOM.
+    """`decode_text(data).text`."""
+    return decode_text(data).text
+
+
+def decode_text(data: bytes) -> DecodedText:
+    """Decode a Gutenberg (or any text) file to text with "\\n" line ends and no BOM.
 
     UTF-8 (with or without BOM) and BOM-marked UTF-16/32 are decoded as
-    such. Bytes that are not valid UTF-8 fall back to the charset the header
-    declares, then cp1252, then Latin-1 (which accepts any byte), because
-    pre-2010 books were often published in 8-bit encodings.
+    such; other bytes as `decode_utf8_or_legacy` decides, because pre-2010
+    books were often published in 8-bit encodings.
 
     Raises MalformedInput("empty_file") for no content and
     MalformedInput("not_text") for binary data.
@@ -103,9 +114,12 @@ def decode_book(data: bytes) -> str:
     if not data.strip():
         raise MalformedInput("empty_file", f"{len(data)} bytes, no text")
     for bom, codec in _BOMS:
+        if codec == "utf-8-sig" and data.startswith(bom):
+            decoded = decode_utf8_or_legacy(data[len(bom) :], "utf-8")
+            break
         if data.startswith(bom):
             try:
-                text = data.decode(codec)
+                decoded = DecodedText(data.decode(codec))
             except UnicodeDecodeError as err:
                 raise MalformedInput("not_text", f"{codec} BOM but undecodable: {err}") from None
             break
@@ -116,37 +130,60 @@ def decode_book(data: bytes) -> str:
             raise MalformedInput(
                 "not_text", f"{binary} control/NUL bytes in the first {len(sample)} bytes"
             )
-        text = _decode_8bit(data)
+        try:
+            decoded = DecodedText(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            decoded = _decode_invalid_utf8(data, _declared_charset(data))
+    text = decoded.text
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:  # CRLF (DOS, most Gutenberg files) and CR (old Mac)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise MalformedInput("empty_file", f"{len(data)} bytes, no text")
-    return text
+    return DecodedText(text, decoded.invalid_utf8_bytes)
 
 
-def _decode_8bit(data: bytes) -> str:
+# Invalid UTF-8 bytes, as the "surrogateescape" error handler decodes them.
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
+_HIGH_BYTES = bytes(range(128, 256))
+# A file is UTF-8 with damage, not an 8-bit encoding, while at most this
+# share of its non-ASCII byte sequences is invalid UTF-8.
+_MAX_INVALID_SHARE = 0.5
+
+
+def decode_utf8_or_legacy(data: bytes, declared: str | None = None) -> DecodedText:
+    """UTF-8 text, with its invalid bytes replaced and counted; or text in an
+    8-bit encoding (`declared`, else cp1252, else Latin-1).
+
+    Which one is decided by the share of invalid sequences: in a real 8-bit
+    file nearly every non-ASCII byte is invalid UTF-8 (a valid multi-byte
+    sequence is a rare accident), while a UTF-8 file with a few damaged bytes
+    has far more valid multi-byte characters than bad bytes, and decoding it
+    as cp1252 would turn every accented letter and curly quote into mojibake.
+    A file declared UTF-8 is always read as UTF-8.
+    """
     try:
-        return data.decode("utf-8")
+        return DecodedText(data.decode("utf-8"))
     except UnicodeDecodeError:
-        pass
-    declared = _declared_charset(data)
-    # A UTF-8 book with a few damaged bytes (declared so, or with far more
-    # valid multi-byte characters than bad bytes) stays UTF-8: decoding it
-    # as cp1252 would garble every accented letter. In a real 8-bit file
-    # valid UTF-8 sequences are rare accidents.
-    lenient = data.decode("utf-8", errors="replace")
-    bad = lenient.count("\ufffd")
-    if declared in ("utf-8", "utf-8-sig") or len(lenient) - len(lenient.encode("ascii", "ignore")) >= 20 * bad:
-        return lenient
+        return _decode_invalid_utf8(data, declared)
+
+
+def _decode_invalid_utf8(data: bytes, declared: str | None) -> DecodedText:
+    escaped = data.decode("utf-8", "surrogateescape")
+    # Valid sequences encode back to their own bytes; escaped ones are dropped.
+    invalid = len(data) - len(escaped.encode("utf-8", "ignore"))
+    ascii_bytes = len(data.translate(None, _HIGH_BYTES))
+    valid_multibyte = len(escaped) - invalid - ascii_bytes
+    if declared in ("utf-8", "utf-8-sig") or invalid <= _MAX_INVALID_SHARE * (invalid + valid_multibyte):
+        return DecodedText(_ESCAPED_BYTES.sub("\ufffd", escaped), invalid)
     for codec in (declared, "cp1252"):
         if codec and codec not in ("ascii", "utf-8"):
             try:
-                return data.decode(codec)
+                return DecodedText(data.decode(codec))
             except (UnicodeDecodeError, LookupError):
                 continue
-    return data.decode("latin-1")  # total: every byte is a character
+    return DecodedText(data.decode("latin-1"))  # total: every byte is a character
 
 
 # --------------------------------------------------------------------------
@@ -595,13 +632,14 @@ def parse_book(data: bytes) -> GutenbergBook:
     Raises MalformedInput with reason "empty_file", "not_text" (see
     `decode_book`) or "empty_body" (nothing left after the boilerplate).
     """
-    text = decode_book(data)
-    header, body = _split(text)
+    decoded = decode_text(data)
+    header, body = _split(decoded.text)
     book = GutenbergBook(
         title=_title(header),
         ebook_number=_ebook_number(header),
         language=_language(header),
         body=_clean_body(body),
+        invalid_utf8_bytes=decoded.invalid_utf8_bytes,
     )
     if not book.body:
         raise MalformedInput("empty_body", "no text left after removing the boilerplate", book.title)

@@ -8,16 +8,19 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import logging
+import os
 import posixpath
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 
 from pipelines import wikipedia_multistream
 
 FORMATS = ("wikipedia", "gutenberg", "text", "jsonl", "parquet")
 _SNIFF_BYTES = 64 * 1024
+_COMPRESSION_SUFFIXES = (".bz2", ".gz", ".zst", ".xz", ".deflate")
 
 
 class InputError(ValueError):
@@ -70,7 +73,7 @@ def open_decompressed(path: str) -> BinaryIO:
 def detect_format(path: str) -> str:
     """Format from the file name, or from its first bytes when the name is not enough."""
     name = posixpath.basename(path).lower()
-    for suffix in (".bz2", ".gz", ".zst", ".xz", ".deflate"):
+    for suffix in _COMPRESSION_SUFFIXES:
         name = name.removesuffix(suffix)
     if name.endswith((".jsonl", ".json", ".ndjson")):
         return "jsonl"
@@ -99,25 +102,23 @@ def _sniff_text(head: bytes) -> str:
 
 
 def expand_inputs(arguments: list[str]) -> list[InputFile]:
-    """All files the --input arguments name; raises InputError if one matches nothing."""
+    """All files the --input arguments name; raises InputError if one matches nothing.
+
+    An argument is a file, a glob, or a folder: a folder stands for the files
+    directly in it (not its subfolders; hidden files skipped). Without a
+    format prefix, the format is detected once per file-name extension.
+    """
     files: list[InputFile] = []
     for argument in arguments:
         spec = parse_input_spec(argument)
-        try:
-            matches = FileSystems.match([spec.pattern])[0].metadata_list
-        except Exception as error:  # Beam raises BeamIOError for unreadable patterns
-            raise InputError(f"--input {argument!r}: cannot list {spec.pattern!r}: {error}") from None
-        matches = sorted((m for m in matches if m.size_in_bytes is not None), key=lambda m: m.path)
-        if not matches:
-            raise InputError(f"--input {argument!r} matches no file; check the path or glob")
+        matches = _match_files(argument, spec.pattern)
         indexes = {m.path for m in matches if wikipedia_multistream.is_index_file(m.path)}
         dumps = [m for m in matches if m.path not in indexes]
         if not dumps:
             raise InputError(f"--input {argument!r} matches only multistream index files")
-        fmt = spec.format or detect_format(dumps[0].path)
-        if not spec.format:
-            logging.info("--input %s: detected format %r from %s", argument, fmt, dumps[0].path)
+        formats = {} if spec.format else _detect_formats(argument, [m.path for m in dumps])
         for meta in dumps:
+            fmt = spec.format or formats[_extension(meta.path)]
             index = ""
             if fmt == "wikipedia":
                 candidate = wikipedia_multistream.index_path_for(meta.path)
@@ -125,3 +126,70 @@ def expand_inputs(arguments: list[str]) -> list[InputFile]:
                     index = candidate
             files.append(InputFile(argument, fmt, meta.path, meta.size_in_bytes, index))
     return files
+
+
+def _match_files(argument: str, pattern: str) -> list:
+    """Metadata of the files `pattern` names, sorted by path; a folder's files if it is one."""
+    folder = _as_folder(pattern)
+    if folder:
+        matches = [m for m in _match(argument, f"{folder}/*") if not posixpath.basename(m.path).startswith(".")]
+        if not matches:
+            raise InputError(
+                f"--input {argument!r} is a folder with no (non-hidden) files directly in it; "
+                "subfolders are not read: name them, or use a glob such as DIR/*/*.txt"
+            )
+    else:
+        matches = _match(argument, pattern)
+        if not matches:
+            raise InputError(f"--input {argument!r} matches no file; check the path or glob")
+    return sorted(matches, key=lambda m: m.path)
+
+
+def _match(argument: str, pattern: str) -> list:
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except Exception as error:  # Beam raises BeamIOError for unreadable patterns
+        raise InputError(f"--input {argument!r}: cannot list {pattern!r}: {error}") from None
+    return [m for m in matches if m.size_in_bytes is not None]
+
+
+def _as_folder(pattern: str) -> str:
+    """The folder `pattern` names ("" if it is a file or a glob). A folder in a
+    bucket is a name prefix: it is one when no object has the exact name but
+    some have it followed by "/"."""
+    if any(char in pattern for char in "*?["):
+        return ""
+    folder = pattern.rstrip("/") or pattern
+    if pattern.endswith("/"):
+        return folder
+    filesystem = FileSystems.get_filesystem(folder)
+    if isinstance(filesystem, LocalFileSystem):
+        return folder if os.path.isdir(folder) else ""
+    try:
+        if FileSystems.match([folder])[0].metadata_list:
+            return ""
+        return folder if FileSystems.match([f"{folder}/*"], limits=[1])[0].metadata_list else ""
+    except Exception:  # unlistable: _match reports it
+        return ""
+
+
+def _extension(path: str) -> str:
+    name = posixpath.basename(path).lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name.rsplit(".", 1)[1] if "." in name else ""
+
+
+def _detect_formats(argument: str, paths: list[str]) -> dict[str, str]:
+    """Format per extension, from the first file with it (one sniff each, not one per file)."""
+    formats: dict[str, str] = {}
+    for path in paths:
+        extension = _extension(path)
+        if extension in formats:
+            continue
+        try:
+            formats[extension] = detect_format(path)
+        except (OSError, ValueError) as error:
+            raise InputError(f"--input {argument!r}: cannot read {path}: {error}") from None
+        logging.info("--input %s: detected format %r for *.%s from %s", argument, formats[extension], extension or "(no extension)", path)
+    return formats

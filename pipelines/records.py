@@ -10,6 +10,10 @@ import dataclasses
 KEPT = "kept"
 DROPPED = "dropped"
 ERROR = "error"
+# Not a record's fate but a repair inside a kept one: its `count` is the number
+# of units repaired (e.g. invalid UTF-8 bytes replaced), not of records.
+REPAIRED = "repaired"
+INVALID_UTF8_BYTES = "invalid_utf8_bytes"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +40,9 @@ class Outcome:
     """What happened to one input record, for stats.json."""
 
     input: str
-    status: str  # KEPT | DROPPED | ERROR
+    status: str  # KEPT | DROPPED | ERROR | REPAIRED
     reason: str = ""
-    count: int = 1  # records this outcome stands for (dedup reports groups)
+    count: int = 1  # records this outcome stands for (dedup reports groups); units for REPAIRED
     sentences: int = 0
     characters: int = 0
 

@@ -6,17 +6,20 @@ the next step), an `Outcome` (dropped, with its reason) or an `ErrorRecord`
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
+import logging
 import posixpath
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pyarrow.parquet as pq
 
 from pipelines import gutenberg, wikipedia_multistream
 from pipelines.bz2_blocks import decompressed_chunks
 from pipelines.inputs import InputFile, open_compressed, open_decompressed
-from pipelines.records import DROPPED, Document, ErrorRecord, MalformedInput, Outcome
+from pipelines.records import DROPPED, INVALID_UTF8_BYTES, REPAIRED, Document, ErrorRecord, MalformedInput, Outcome
 from pipelines.wikipedia_dump import DEFAULT_MAX_PAGE_BYTES, SiteInfo, WikiPage, iter_dump, language_of_dbname
 from pipelines.wikipedia_pages import page_drop_reason
 
@@ -128,9 +131,17 @@ def _read_whole(item: InputFile, options: ReadOptions) -> bytes:
     return data
 
 
+def _invalid_utf8(item: InputFile, count: int) -> Iterator[Outcome]:
+    """Counts the invalid UTF-8 bytes replaced in a file (stats.json "repaired")."""
+    if count:
+        logging.warning("%s: %d bytes of invalid UTF-8 replaced", item.path, count)
+        yield Outcome(item.input, REPAIRED, INVALID_UTF8_BYTES, count=count)
+
+
 def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
     book = gutenberg.parse_book(_read_whole(item, options))
     number = book.ebook_number
+    yield from _invalid_utf8(item, book.invalid_utf8_bytes)
     yield Document(
         # The file name, not the eBook number: one book comes in several files
         # (editions, encodings such as 3261.txt / 3261-0.txt / 3261-8.txt).
@@ -145,7 +156,9 @@ def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
 
 
 def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
-    text = gutenberg.decode_book(_read_whole(item, options))
+    decoded = gutenberg.decode_text(_read_whole(item, options))
+    text = decoded.text
+    yield from _invalid_utf8(item, decoded.invalid_utf8_bytes)
     if options.text_split == "file":
         blocks = [text]
     else:
@@ -157,23 +170,61 @@ def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
 
 
 def _read_jsonl(item: InputFile, options: ReadOptions) -> Iterator[Record]:
+    invalid_bytes = 0
     with open_decompressed(item.path) as handle:
-        for number, line in enumerate(iter(handle.readline, b""), 1):
+        for number, (line, size) in enumerate(_iter_lines(handle, options.max_page_bytes), 1):
+            record_name = f"line {number}"
+            if line is None:
+                yield ErrorRecord(item.input, item.path, "record_too_large", f"{size} bytes", record_name)
+                continue
             if not line.strip():
                 continue
-            record_name = f"line {number}"
-            if len(line) > options.max_page_bytes:
-                yield ErrorRecord(item.input, item.path, "record_too_large", f"{len(line)} bytes", record_name)
-                continue
             try:
-                row = json.loads(line)
+                row, invalid = _json_row(line)
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 yield ErrorRecord(item.input, item.path, "bad_json", str(error), record_name)
                 continue
+            invalid_bytes += invalid
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 yield ErrorRecord(item.input, item.path, "missing_text", "no string field 'text'", record_name)
                 continue
             yield _plain_document(item, options, f"{_stem(item.path)}:{number}", row["text"], row)
+    yield from _invalid_utf8(item, invalid_bytes)
+
+
+def _json_row(line: bytes) -> tuple[object, int]:
+    """The JSON value of a line, and how many invalid UTF-8 bytes were replaced in it."""
+    try:
+        return json.loads(line), 0
+    except UnicodeDecodeError:
+        decoded = gutenberg.decode_utf8_or_legacy(line.removeprefix(codecs.BOM_UTF8))
+        return json.loads(decoded.text), decoded.invalid_utf8_bytes
+
+
+_LINE_CHUNK = 1 << 20
+
+
+def _iter_lines(handle: BinaryIO, limit: int) -> Iterator[tuple[bytes | None, int]]:
+    """(line, size in bytes) for each line of `handle`; a line of more than
+    `limit` bytes comes as (None, size) and is never held whole."""
+    pending = bytearray()
+    dropped = 0  # bytes of an over-long line read so far
+    while chunk := handle.read(_LINE_CHUNK):
+        *complete, rest = chunk.split(b"\n")
+        for part in complete:
+            size = dropped + len(pending) + len(part) + 1
+            yield (None if dropped or size > limit else bytes(pending) + part), size
+            pending.clear()
+            dropped = 0
+        if dropped:
+            dropped += len(rest)
+        else:
+            pending += rest
+            if len(pending) > limit:
+                dropped = len(pending)
+                pending.clear()
+    if dropped or pending:
+        yield (None if dropped else bytes(pending)), dropped + len(pending)
 
 
 def _read_parquet(item: InputFile, options: ReadOptions) -> Iterator[Record]:

@@ -7,16 +7,19 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.records import DROPPED, ERROR, KEPT
+from pipelines.records import DROPPED, ERROR, KEPT, REPAIRED
 
 StatsRow = tuple[tuple[str, str, str], tuple[int, int, int]]  # (input, status, reason), (count, sentences, chars)
 
 
 def _empty() -> dict:
-    return {"read": 0, "kept": 0, "dropped": {}, "errors": 0, "error_reasons": {}, "documents": 0, "sentences": 0, "characters": 0}
+    return {"read": 0, "kept": 0, "dropped": {}, "errors": 0, "error_reasons": {}, "repaired": {}, "documents": 0, "sentences": 0, "characters": 0}
 
 
 def _add(totals: dict, status: str, reason: str, count: int, sentences: int, characters: int) -> None:
+    if status == REPAIRED:  # units repaired inside kept records, not records
+        totals["repaired"][reason] = totals["repaired"].get(reason, 0) + count
+        return
     totals["read"] += count
     if status == KEPT:
         totals["kept"] += count

@@ -5,11 +5,14 @@ from __future__ import annotations
 import bz2
 import json
 import pathlib
+import shutil
 
 import pyarrow.parquet as pq
 
 from pipelines import cli, stats
-from tests.wiki_fixtures import damage_block, sample_xml
+from tests.wiki_fixtures import DATA, damage_block, sample_xml
+
+GUTENBERG = DATA / "gutenberg"
 
 ENWIKI_40 = sample_xml("enwiki-pages-articles1-excerpt-40pages.xml.bz2")  # Anarchism, Autism, Albedo + 37 redirects
 
@@ -59,3 +62,37 @@ def test_cut_off_dump(tmp_path):
     [gap] = [e for e in errors(out) if e["reason"] == "truncated_compressed_data"]
     offset = int(gap["record"].removeprefix("compressed byte "))
     assert f"the last {len(data) * 6 // 10 - offset} compressed bytes" in gap["detail"]
+
+
+def _with_stray_bytes(data: bytes, count: int) -> bytes:
+    """`data` with `count` cp1252 curly quotes (invalid UTF-8) put between ASCII characters."""
+    damaged = bytearray(data)
+    for k in range(count, 0, -1):
+        at = len(data) * k // (count + 1)
+        while damaged[at] >= 0x80:
+            at += 1
+        damaged[at:at] = b"\x93"
+    return bytes(damaged)
+
+
+def test_folder_of_books_with_invalid_utf8_and_a_latin1_book(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    pride = (GUTENBERG / "pg1342-pride-and-prejudice-2025header-excerpt.txt").read_bytes()
+    (books / "pg1342.txt").write_bytes(_with_stray_bytes(pride, 20))
+    shutil.copy(GUTENBERG / "pg24675-8-ontboezemingen-dutch-latin1-excerpt.txt", books)
+    (books / ".partial.txt").write_text("a hidden file is not read")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_bytes(
+        json.dumps({"text": "Caf\u00e9 \u201cnoir\u201d, caf\u00e9 cr\u00e8me. " * 8}, ensure_ascii=False).encode().replace(b"noir", b"n\xffoir", 1)
+        + b"\n"
+    )
+    out, summary = run(tmp_path, str(books), f"jsonl:{rows}")
+    assert summary["inputs"][str(books)]["kept"] == 2
+    assert summary["inputs"][str(books)]["repaired"] == {"invalid_utf8_bytes": 20}
+    assert summary["inputs"][f"jsonl:{rows}"] == {**summary["inputs"][f"jsonl:{rows}"], "kept": 1, "repaired": {"invalid_utf8_bytes": 1}}
+    assert summary["repaired"] == {"invalid_utf8_bytes": 21} and summary["errors"] == 0
+    sentences = {row["id"]: " ".join(row["sentences"]) for path in out.glob("documents-*.parquet") for row in pq.read_table(path).to_pylist()}
+    assert "\u2019" in sentences["gutenberg:pg1342"] and "\u00e2\u20ac" not in sentences["gutenberg:pg1342"]  # no mojibake
+    assert "GABRIËL" in sentences["gutenberg:pg24675-8-ontboezemingen-dutch-latin1-excerpt"]
+    assert "Café “noir”, café crème." in sentences["rows:1"]

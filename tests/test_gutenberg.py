@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 
-from pipelines.gutenberg import GutenbergBook, decode_book, parse_book
+from pipelines.gutenberg import DecodedText, GutenbergBook, decode_book, decode_text, decode_utf8_or_legacy, parse_book
 from pipelines.records import MalformedInput
 
 DATA = pathlib.Path(__file__).parent / "data" / "gutenberg"
@@ -414,6 +414,52 @@ def test_utf8_with_a_few_damaged_bytes_stays_utf8():
     text = "Gabriël zag de zee: één, twee, drie golven. " * 20
     data = text.encode("utf-8") + b" caf\xe9"  # one stray Latin-1 byte
     assert decode_book(data) == text + " caf\ufffd"
+    assert decode_text(data).invalid_utf8_bytes == 1
+
+
+def _with_stray_bytes(data: bytes, count: int, stray: bytes = b"\x93") -> bytes:
+    """`data` with `count` stray bytes put between ASCII characters, spread over it."""
+    damaged = bytearray(data)
+    for k in range(count, 0, -1):
+        at = len(data) * k // (count + 1)
+        while damaged[at] >= 0x80:
+            at += 1
+        damaged[at:at] = stray
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pg1342-pride-and-prejudice-2025header-excerpt.txt",  # UTF-8: before, 20 bad bytes made it cp1252
+        "pg1661-adventures-of-sherlock-holmes-2012-excerpt.txt",  # UTF-8 with BOM: before, "not_text"
+        "pg2000-don-quijote-spanish-excerpt.txt",
+        "pg24264-0-hong-lou-meng-chinese-noheader-excerpt.txt",
+    ],
+)
+def test_real_utf8_book_with_stray_bytes_keeps_its_text_and_counts_them(name):
+    data = (DATA / name).read_bytes()
+    damaged = parse_book(_with_stray_bytes(data, 20))
+    assert damaged.invalid_utf8_bytes == 20
+    assert damaged.body == parse_book(data).body  # no mojibake; the replacements are normalized away
+    assert "\u00e2\u20ac" not in damaged.body  # "â€", what cp1252 makes of a UTF-8 curly quote
+
+
+def test_legacy_8bit_book_is_still_detected_without_its_charset_line():
+    data = (DATA / "pg24675-8-ontboezemingen-dutch-latin1-excerpt.txt").read_bytes()
+    undeclared = data.replace(b"Character set encoding: ISO-8859-1", b"")
+    decoded = decode_text(undeclared)
+    assert "Gabriël" in decoded.text and decoded.invalid_utf8_bytes == 0
+    # A valid UTF-8 pair by accident ("Ã©" in Latin-1) does not make it UTF-8.
+    decoded = decode_text(undeclared + "Ã©".encode("latin-1"))
+    assert "Gabriël" in decoded.text and decoded.text.endswith("Ã©")
+
+
+def test_mostly_invalid_is_legacy_and_a_declared_utf8_file_is_utf8():
+    ascii_book = (DATA / "pg2701-moby-dick-2008-excerpt.txt").read_bytes()
+    assert "\u201c" in decode_text(_with_stray_bytes(ascii_book, 3)).text  # cp1252 quotes
+    assert decode_utf8_or_legacy(b"Caf\xe9 cr\xe8me").text == "Café crème"
+    assert decode_utf8_or_legacy(b"Caf\xe9 cr\xe8me", "utf-8") == DecodedText("Caf\ufffd cr\ufffdme", 2)
 
 
 def test_empty_file():

@@ -11,7 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.inputs import InputError, detect_format, expand_inputs, parse_input_spec
-from tests.wiki_fixtures import WIKI, sample_xml, write_multistream
+from tests.gcs_emulator import upload
+from tests.wiki_fixtures import DATA, WIKI, sample_xml, write_multistream
+
+GUTENBERG = DATA / "gutenberg"
 
 
 def test_prefixes_and_urls():
@@ -57,3 +60,49 @@ def test_expansion_pairs_multistream_index_and_skips_it_as_input(tmp_path):
 def test_unmatched_input_is_a_usage_error(tmp_path):
     with pytest.raises(InputError, match="matches no file"):
         expand_inputs([f"text:{tmp_path}/nothing-*.txt"])
+
+
+def _book_folder(tmp_path):
+    folder = tmp_path / "books"
+    (folder / "more").mkdir(parents=True)
+    for name in ("pg1342-pride-and-prejudice-2025header-excerpt.txt", "pg64317-great-gatsby-2025header-excerpt.txt"):
+        shutil.copy(GUTENBERG / name, folder)
+    shutil.copy(GUTENBERG / "pg2701-moby-dick-2008-excerpt.txt", folder / "more")  # a subfolder is not read
+    (folder / ".notes.txt").write_text("hidden, not read\n")
+    (folder / "notes.md").write_text("Where these books come from.\n")
+    return folder
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_folder_reads_the_files_directly_in_it(tmp_path, suffix):
+    folder = _book_folder(tmp_path)
+    files = expand_inputs([f"{folder}{suffix}"])
+    # The format is detected per extension, so a README does not decide it for the books.
+    assert [(f.path.rsplit("/", 1)[1], f.format) for f in files] == [
+        ("notes.md", "text"),
+        ("pg1342-pride-and-prejudice-2025header-excerpt.txt", "gutenberg"),
+        ("pg64317-great-gatsby-2025header-excerpt.txt", "gutenberg"),
+    ]
+    assert [f.format for f in expand_inputs([f"gutenberg:{folder}"])] == ["gutenberg"] * 3
+
+
+def test_folder_without_files_and_unmatched_glob_are_refused(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / ".hidden").write_text("x")
+    with pytest.raises(InputError, match="is a folder with no .non-hidden. files directly in it; subfolders"):
+        expand_inputs([str(tmp_path / "empty")])
+    with pytest.raises(InputError, match="matches no file"):
+        expand_inputs([f"{tmp_path}/empty/*.txt"])
+
+
+def test_folder_in_a_bucket(gcs_bucket, tmp_path):
+    folder = _book_folder(tmp_path)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            upload(path, f"gs://{gcs_bucket}/books/{path.relative_to(folder)}")
+    files = expand_inputs([f"gs://{gcs_bucket}/books"])
+    assert [f.path.rsplit("/", 1)[1] for f in files] == [
+        "notes.md", "pg1342-pride-and-prejudice-2025header-excerpt.txt", "pg64317-great-gatsby-2025header-excerpt.txt"
+    ]
+    with pytest.raises(InputError, match="matches no file"):
+        expand_inputs([f"gs://{gcs_bucket}/no-such-folder"])
