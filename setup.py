@@ -34,6 +34,9 @@ setuptools.setup(
         # tokenizers (HF) only for side-by-side quality and speed comparisons.
         "test": [
             "pytest>=8",
+            # Beam's stager runs `python -m build --sdist` for --setup_file (the Dataflow template tests), and
+            # without it falls back to `setup.py sdist` after printing "No module named build".
+            "build>=1",
             "gcp-storage-emulator>=2024.8",
             "wikiextractor>=3.1,<4",
             "bert-tensorflow==1.0.4",

@@ -26,6 +26,7 @@ from pipelines.pretraining_metadata import (
     SHARD_STEM,
     DatasetMetadata,
     feature_spec,
+    file_problems,
 )
 
 _COMPRESSION_TYPES = {None: "", "gzip": "GZIP"}  # metadata value -> TFRecordDataset compression_type
@@ -71,12 +72,15 @@ def check_metadata(metadata: DatasetMetadata, data_dir: str, max_seq_length: int
 
 
 def shard_paths(data_dir: str, metadata: DatasetMetadata) -> list[str]:
-    """The shards metadata.json lists, in order; raises if any is missing (an incomplete copy)."""
-    present = {posixpath.basename(path) for path in tf.io.gfile.glob(posixpath.join(data_dir, f"{SHARD_STEM}-*"))}
-    missing = [name for name in metadata.files if name not in present]
-    if missing:
-        raise PretrainingDataError(f"{data_dir}: {len(missing)} of the {len(metadata.files)} shards that "
-                                   f"{METADATA_FILE} lists are missing, e.g. {missing[0]}")
+    """The shards metadata.json lists, in order; raises naming one that is missing or whose size differs from
+    the recorded one (an incomplete copy, a run cut short). No other file of the folder is read."""
+    listed = set(metadata.files)
+    present = tf.io.gfile.glob(posixpath.join(data_dir, f"{SHARD_STEM}-*"))
+    found = {name: tf.io.gfile.stat(path).length for path in present if (name := posixpath.basename(path)) in listed}
+    problems = file_problems(metadata.listed_sizes(), found)
+    if problems:
+        raise PretrainingDataError(f"{data_dir}: {len(problems)} of the {len(metadata.files)} shards that "
+                                   f"{METADATA_FILE} lists are not as written: {problems[0]}")
     return [posixpath.join(data_dir, name) for name in metadata.files]
 
 

@@ -234,7 +234,8 @@ class MaskedLMHead(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, sequence_output: Any, positions: Any, word_embeddings: Any) -> Any:
-        gathered = ops.take_along_axis(sequence_output, ops.cast(positions, "int32")[:, :, None], axis=1)
+        # tf.gather, not ops.take_along_axis: that broadcasts int64 indices, which oneDNN logs as an error on CPUs.
+        gathered = tf.gather(sequence_output, ops.cast(positions, "int32"), batch_dims=1)
         transformed = self.layer_norm(self.transform(gathered))
         logits = ops.matmul(transformed, ops.transpose(ops.cast(word_embeddings, transformed.dtype)))
         return ops.cast(logits + self.output_bias, "float32")

@@ -7,15 +7,20 @@ Files without one, such as the reference create_pretraining_data.py's output, ar
 run's flags give (the reference's defaults 128 and 20), and the first record of every file is checked against
 them before training, so a mismatch names the file and both lengths instead of failing inside TensorFlow.
 
-Damage further into a file (a truncated or corrupted shard, a record of another shape) surfaces as a
-TensorFlow error while training or evaluating; `damaged_file` then finds the file and says what is wrong.
+A file cut short is the one damage TensorFlow does not report: TFRecordDataset ends a file quietly at a
+partial last record. Files a metadata.json lists are checked against the sizes it records; the others must
+end with a whole record (`unframed_tail`, which reads only their last megabyte). Damage inside a file (a
+corrupted record, a record of another shape) surfaces as a TensorFlow error while training or evaluating;
+`damaged_file` then finds the file and says what is wrong.
 """
 from __future__ import annotations
 
 import logging
 import posixpath
+import re
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
@@ -29,12 +34,16 @@ from bert_model.input_pipeline import (
     shard_paths,
 )
 from bert_model.reference_defaults import REFERENCE_MAX_PREDICTIONS_PER_SEQ, REFERENCE_MAX_SEQ_LENGTH
-from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, feature_spec
+from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, feature_spec, file_problems
+from pipelines.tfrecord_examples import _masked_crc as masked_crc  # TFRecord's CRC, as our writer frames it
 
 _log = logging.getLogger(__name__)
 _GZIP_MAGIC = b"\x1f\x8b"
 _ID_FEATURES = ("input_ids", "masked_lm_ids")
 _SCAN_BATCH = 1024
+# How far back from a file's end its last record is looked for: records of pretraining data are a few KB.
+_TAIL_BYTES = 1 << 20
+_HEADER_BYTES = 12  # length (8) and its CRC (4)
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,6 @@ def open_files(location: str) -> PretrainingFiles:
         compression = _COMPRESSION_TYPES.get(metadata.compression, "")
     else:
         compression = _detect_compression(paths)
-        _log.info("%s: no metadata.json describes these %d files; reading them as the reference's TFRecords",
-                  location, len(paths))
     return PretrainingFiles(location, tuple(paths), compression, metadata)
 
 
@@ -112,6 +119,11 @@ def _metadata_of(paths: list[str]) -> DatasetMetadata | None:
                 raise PretrainingDataError(f"{candidate} is not usable: {error}") from None
         listed = {posixpath.join(folder, name) for name in metadata.files}
         if set(paths) <= listed:
+            sizes = {path: tf.io.gfile.stat(path).length for path in paths}
+            problems = file_problems({path: metadata.file_bytes.get(posixpath.basename(path)) for path in paths},
+                                     sizes)
+            if problems:
+                raise PretrainingDataError(f"{candidate} describes --input_file, but {problems[0]}")
             return metadata
         _log.warning("%s does not list all of the files given; reading them without it", candidate)
     return None
@@ -144,6 +156,9 @@ def check_files(files: PretrainingFiles, max_seq_length: int, max_predictions_pe
         problem = record_problem(record, max_seq_length, max_predictions_per_seq, vocab_size)
         if problem:
             raise PretrainingDataError(f"{path}: {problem}")
+        problem = unframed_tail(path) if not files.compression else None
+        if problem:
+            raise PretrainingDataError(f"{problem}; remove or regenerate that file")
 
 
 def _first_record(path: str, compression: str) -> bytes | None:
@@ -178,6 +193,32 @@ def record_problem(record: bytes, max_seq_length: int, max_predictions_per_seq: 
     return None
 
 
+def unframed_tail(path: str) -> str | None:
+    """Why the TFRecord file `path` does not end with a whole record (None when it does).
+
+    A record is [length: 8][masked CRC of length: 4][data][masked CRC of data: 4]; the last one is found
+    among the last _TAIL_BYTES as the offset whose length reaches exactly the end of the file and whose two
+    CRCs hold.
+    """
+    size = tf.io.gfile.stat(path).length
+    start = max(0, size - _TAIL_BYTES)
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        handle.seek(start)
+        tail = np.frombuffer(handle.read(), dtype=np.uint8)
+    offsets = np.arange(max(0, len(tail) - _HEADER_BYTES - 4 + 1))
+    lengths = np.zeros(len(offsets), dtype=np.uint64)
+    for byte in range(8):  # little-endian uint64 at every offset
+        lengths |= tail[offsets + byte].astype(np.uint64) << np.uint64(8 * byte)
+    reaching_end = lengths == (len(tail) - offsets - _HEADER_BYTES - 4).astype(np.uint64)
+    for offset in offsets[reaching_end].tolist():
+        header = tail[offset:offset + 8].tobytes()
+        if (masked_crc(header) == tail[offset + 8:offset + _HEADER_BYTES].tobytes()
+                and masked_crc(tail[offset + _HEADER_BYTES:-4].tobytes()) == tail[-4:].tobytes()):
+            return None
+    return (f"{path} does not end with a whole record: it was cut short (truncated), and TensorFlow would "
+            "silently stop reading it there")
+
+
 def files_dataset(files: PretrainingFiles, batch_size: int, max_seq_length: int, max_predictions_per_seq: int,
                   vocab_size: int, is_training: bool, *, seed: int | None = None,
                   input_context: tf.distribute.InputContext | None = None,
@@ -196,6 +237,9 @@ def damaged_file(files: PretrainingFiles, max_seq_length: int, max_predictions_p
     spec = {name: tf.io.FixedLenFeature(entry["shape"], tf.as_dtype(entry["dtype"]))
             for name, entry in feature_spec(max_seq_length, max_predictions_per_seq).items()}
     for path in files.paths:
+        problem = unframed_tail(path) if not files.compression and files.metadata is None else None
+        if problem:
+            return problem
         batches = tf.data.TFRecordDataset(path, compression_type=files.compression).batch(_SCAN_BATCH)
         try:
             for serialized in batches:
@@ -212,4 +256,6 @@ def damaged_file(files: PretrainingFiles, max_seq_length: int, max_predictions_p
 
 
 def _first_line(error: tf.errors.OpError) -> str:
-    return (error.message or str(error)).strip().splitlines()[0]
+    """TensorFlow's reason without the function and op names around it: "corrupted record at 49604"."""
+    text = (error.message or str(error)).strip().splitlines()[0]
+    return re.sub(r"\s*\[Op:.*$", "", re.sub(r"\{\{[^}]*\}\}\s*", "", text)).strip()

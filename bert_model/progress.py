@@ -36,10 +36,12 @@ class LoopPacer:
         self.step = start_step
         self._timed_steps = 0  # steps of the calls after the first, whose time includes no tracing
         self._timed_seconds = 0.0
+        self._first_call_seconds = 0.0
         self.last_examples_per_second = 0.0
 
     @property
     def seconds_per_step(self) -> float | None:
+        """Measured on the calls after the first; None before one of them ran."""
         return self._timed_seconds / self._timed_steps if self._timed_steps else None
 
     @property
@@ -54,8 +56,11 @@ class LoopPacer:
                     self.checkpoint_every - step % self.checkpoint_every)
         if self.calls == 0:
             return min(1, limit)
-        if self.seconds_per_step:
-            limit = min(limit, max(1, int(self.progress_seconds / self.seconds_per_step)))
+        # Until a call without tracing was timed, the first call's time bounds a step's: the second call
+        # is short rather than long.
+        per_step = self.seconds_per_step or self._first_call_seconds
+        if per_step:
+            limit = min(limit, max(1, int(self.progress_seconds / per_step)))
         return limit
 
     def record(self, steps: int, seconds: float) -> float:
@@ -63,6 +68,8 @@ class LoopPacer:
         if self.calls:
             self._timed_steps += steps
             self._timed_seconds += seconds
+        else:
+            self._first_call_seconds = seconds / steps
         self.calls += 1
         self.step += steps
         self.last_examples_per_second = steps * self.examples_per_step / max(seconds, 1e-9)

@@ -4,8 +4,9 @@ The TensorFlow wheels carry CUDA support, so on a machine without a GPU they pri
 probing devices, lines such as `E ... cuda_platform.cc] failed call to cuInit: ... UNKNOWN ERROR (303)`:
 errors that look like failures, printed by C++ before TF_CPP_MIN_LOG_LEVEL applies (setting it to 3 would
 also hide real errors later on). `import_tensorflow` captures what the import and the device probe print
-and writes it back without the lines known to be this noise, only when no GPU is visible and the user has
-not chosen a TF_CPP_MIN_LOG_LEVEL; everything else, and all that TensorFlow prints later, passes unchanged.
+and writes it back without the lines known to be this noise, and sets TF_CPP_MIN_LOG_LEVEL=1 (TensorFlow's
+C++ INFO lines off, its warnings and errors on), only when no GPU is visible and the user has not chosen a
+TF_CPP_MIN_LOG_LEVEL; everything else passes unchanged.
 
 No TensorFlow import here: this module runs before it.
 """
@@ -51,6 +52,8 @@ def import_tensorflow() -> ModuleType:
         import tensorflow
 
         return tensorflow
+    # INFO lines only (such as "TFRecordDataset `buffer_size` is unspecified"); warnings and errors still show.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

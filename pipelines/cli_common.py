@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
+from pipelines import progress
 from pipelines.inputs import FORMATS, InputError, InputFile, expand_inputs
 
 if TYPE_CHECKING:
@@ -129,15 +130,23 @@ def check_worker_paths(beam_args: list[str], files: list[InputFile], output: str
     check_worker_readable(beam_args, [output], "--output")
 
 
-def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None]) -> bool:
+def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None], stage: str = "",
+                 totals: dict[str, int] | None = None) -> bool:
     """Runs a pipeline with the flags the subcommand did not claim (Beam's own).
 
+    `stage` names the progress lines and summary (pipelines.progress) and `totals` what is known of
+    the input before the run (for ETAs). On Dataflow, adds the flags that stage our code if none do.
     Returns False when no job ran because Dataflow only wrote a classic
     template (--template_location): there are then no outputs to report.
     """
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build(pipeline)
+    from pipelines.dataflow_staging import dataflow_staging_args  # it imports this module
+
+    beam_args = [*beam_args, *dataflow_staging_args(beam_args)]
     location = template_location(beam_args)
+    with progress.report("" if location else stage, totals) as watch, \
+            beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        watch(pipeline)
+        build(pipeline)
     if location:
         print(f"wrote the Dataflow template {location}; no job ran (launch it with `gcloud dataflow jobs run`)")
     return not location

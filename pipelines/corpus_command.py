@@ -9,7 +9,7 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import corpus_pipeline, stats
+from pipelines import corpus_pipeline, progress, stats
 from pipelines.cli_common import (
     UsageError,
     add_input_arguments,
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         "num_shards": options.num_shards,
         "files": len(files),
     }
-    if not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(pipeline, files, options, parameters)):
+    if not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(pipeline, files, options, parameters),
+                        "corpus", progress.file_totals(files)):
         return 0
     with FileSystems.open(f"{options.output}/stats.json") as handle:
         summary = json.loads(handle.read())

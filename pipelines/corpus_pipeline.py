@@ -12,9 +12,8 @@ import logging
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from pipelines import dedup, document_writer, stats
+from pipelines import dedup, document_writer, progress, stats
 from pipelines.inputs import InputFile
 from pipelines.quality_filters import QualityThresholds, sentences_drop_reason, text_drop_reason
 from pipelines.records import DROPPED, ERROR, KEPT, Document, ErrorRecord, MalformedInput, Outcome
@@ -27,6 +26,8 @@ OUTCOMES = "outcomes"
 ERRORS = "errors"
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
+READ = "read"  # counter: records the readers yielded (= stats.json's read)
+INPUT_BYTES = "input_bytes"  # counter: input bytes read, counted per file or dump range when read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,14 +44,15 @@ class CorpusOptions:
     text_output: bool = False
 
 
-_counters: dict[str, Metrics.DelegatingCounter] = {}
-
-
 def _count(status: str, reason: str, value: int = 1) -> None:
-    name = f"{status}_{reason}" if reason else status
-    if name not in _counters:
-        _counters[name] = Metrics.counter("bertprep.corpus", name)
-    _counters[name].inc(value)
+    progress.counter("bertprep.corpus", f"{status}_{reason}" if reason else status).inc(value)
+
+
+def _counted_reads(records: Iterable[Document | Outcome | ErrorRecord]) -> Iterator:
+    """The records of a reader, counted as `read` one by one (a live count for the progress lines)."""
+    for record in records:
+        _count(READ, "")
+        yield record
 
 
 def _route(records: Iterable[Document | Outcome | ErrorRecord]) -> Iterator:
@@ -76,12 +78,16 @@ class _PlanReads(beam.DoFn):
     def process(self, item: InputFile):
         if item.index_path:
             try:
-                yield from plan_dump_ranges(item, self._options)
-                return
+                ranges = list(plan_dump_ranges(item, self._options))
             except (MalformedInput, OSError, EOFError, ValueError) as error:
                 # A broken index still leaves the dump readable as one stream.
                 logging.warning("%s: unusable index %s (%s); reading the dump whole", item.path, item.index_path, error)
                 _count(ERROR, "bad_index")
+            else:
+                # The header stream before the first range was read here; each range counts its own bytes.
+                _count(INPUT_BYTES, "", ranges[0][2].stream_offsets[0])
+                yield from ranges
+                return
         yield item, None, None
 
 
@@ -92,10 +98,12 @@ class _ReadRecords(beam.DoFn):
     def process(self, task):
         item, siteinfo, stream_range = task
         if stream_range is None:
-            records = read_file(item, self._options)
+            records, size = read_file(item, self._options), item.size
         else:
             records = read_dump_range(item, siteinfo, stream_range, self._options)
-        yield from _route(records)
+            size = stream_range.end - stream_range.stream_offsets[0]
+        yield from _route(_counted_reads(records))
+        _count(INPUT_BYTES, "", size)
 
 
 class _CleanAndFilter(beam.DoFn):

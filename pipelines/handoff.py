@@ -4,7 +4,7 @@ The DirectRunner keeps every shuffled element in its own process (and with
 worker processes sends each through gRPC twice), so a local run's memory grows
 with the corpus however little each transform holds. With the "files" handoff
 the producers of a shuffle pickle its values into files in a handoff folder
-(see handoff_folder), written a spool of about SPOOL_BYTES at a time, and only a `Spilled` (file,
+(see handoff_space), written a spool of about SPOOL_BYTES at a time, and only a `Spilled` (file,
 offset, size) per value travels through the runner; consumers read the values
 back. On Dataflow the shuffle service does that job better than many small
 files in a bucket, so "shuffle" hands the values themselves to Beam. Both give
@@ -15,7 +15,8 @@ from __future__ import annotations
 import pickle
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple, TypeVar
 
 import apache_beam as beam
@@ -25,8 +26,10 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipelines.output_folder import created, remove_tree
+
 HANDOFFS = ("shuffle", "files")
-FOLDER = "_handoff"
+FOLDER = "handoff"
 SPOOL_BYTES = 16 * 2**20  # pickled values a producer holds before writing them out
 BLOCK_BYTES = 256 * 2**10  # values moved together by Spread: small enough that 2 workers share 1 MB of text
 
@@ -41,12 +44,19 @@ class Spilled(NamedTuple):
     size: int
 
 
-def handoff_folder(output: str) -> str:
-    """OUT/_handoff for an output on a local disk; a new local temporary folder for one in object storage:
-    the DirectRunner's processes all run on this machine, and every read from a bucket is a request."""
-    if FileSystems.get_scheme(output) in (None, "file"):
-        return f"{output}/{FOLDER}"
-    return tempfile.mkdtemp(prefix="bertprep-handoff-")
+@contextmanager
+def handoff_space(work: str) -> Iterator[str]:
+    """The handoff folder of a run whose work folder is `work`: inside it on a local disk (removed with it);
+    for a work folder in object storage a new local temporary folder, removed on leaving: the DirectRunner's
+    processes all run on this machine, and every read from a bucket is a request."""
+    if FileSystems.get_scheme(work) in (None, "file"):
+        yield f"{work}/{FOLDER}"
+        return
+    folder = tempfile.mkdtemp(prefix="bertprep-handoff-")
+    try:
+        yield folder
+    finally:
+        remove_tree(folder)
 
 
 class Spool:
@@ -82,7 +92,7 @@ class Spool:
 
     def close(self) -> None:
         if self.pending:
-            with FileSystems.create(self.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            with created(self.path, CompressionTypes.UNCOMPRESSED) as handle:
                 for data in self.pending:
                     handle.write(data)
         self._begin()
@@ -124,15 +134,6 @@ def load(items: Iterable[T | Spilled]) -> list[T]:
     finally:
         reader.close()
     return values
-
-
-def remove_handoff_files(folder: str) -> None:
-    """Deletes the handoff folder: every handoff file, those of retried bundles included."""
-    matched = [metadata.path for metadata in FileSystems.match([f"{folder}/*"])[0].metadata_list]
-    if matched:
-        FileSystems.delete(matched)
-    if FileSystems.exists(folder):  # a local folder; object stores have none
-        FileSystems.delete([folder])
 
 
 class SpoolingDoFn(beam.DoFn):

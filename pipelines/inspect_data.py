@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pipelines.pretraining_metadata import METADATA_FILE, SHARD_STEM, DatasetMetadata
+from pipelines.pretraining_metadata import METADATA_FILE, SHARD_PATTERN, DatasetMetadata
 
 BATCH_SIZE = 1024
 LENGTH_BINS = 8
@@ -80,7 +80,6 @@ class InspectReport:
     num_instances: int
     sampled: bool  # stopped at max_instances before the end of the data
     shards_read: list[str]
-    missing_shards: list[str]  # listed in metadata.json, not in the folder
     unlisted_shards: list[str]  # in the folder, not in metadata.json: not read
     lengths: Distribution  # real tokens per instance, sum(input_mask)
     padding_share: float
@@ -221,14 +220,19 @@ def decode_example(instance: dict[str, np.ndarray], tokens: list[str]) -> str:
     return " ".join(words)
 
 
-def _shard_names(folder: str, metadata: DatasetMetadata) -> tuple[list[str], list[str], list[str]]:
-    """(listed and present, listed but missing, present but unlisted), as file names."""
+def _shard_names(folder: str, metadata: DatasetMetadata) -> tuple[list[str], list[str]]:
+    """(the shards metadata.json lists, other shards in the folder), as file names; refuses a folder where a
+    listed shard is missing or of another size than recorded."""
     import tensorflow as tf
 
-    present = {posixpath.basename(path) for path in tf.io.gfile.glob(f"{folder}/{SHARD_STEM}-*.tfrecord*")}
-    listed = [posixpath.basename(path) for path in metadata.files]
-    return ([name for name in listed if name in present], [name for name in listed if name not in present],
-            sorted(present - set(listed)))
+    from bert_model.input_pipeline import PretrainingDataError, shard_paths
+
+    try:
+        listed = [posixpath.basename(path) for path in shard_paths(folder, metadata)]
+    except PretrainingDataError as error:
+        raise InspectError(str(error)) from None
+    present = {posixpath.basename(path) for path in tf.io.gfile.glob(f"{folder}/{SHARD_PATTERN}")}
+    return listed, sorted(present - set(listed))
 
 
 def read_report(folder: str, vocab: str | None = None, examples: int = 3,
@@ -240,9 +244,9 @@ def read_report(folder: str, vocab: str | None = None, examples: int = 3,
     metadata = read_metadata(folder)
     vocab_file = vocab or metadata.vocab_file
     tokens = read_vocab(vocab_file, metadata)
-    shards, missing, unlisted = _shard_names(folder, metadata)
+    shards, unlisted = _shard_names(folder, metadata)
     if not shards:
-        raise InspectError(f"none of the {len(metadata.files)} shards listed in {folder}/{METADATA_FILE} is there")
+        raise InspectError(f"{folder}/{METADATA_FILE} lists no shards")
     tally = _Tally(metadata, tokens.index("[MASK]"), examples)
     sampled = False
     for batch in _records([f"{folder}/{name}" for name in shards], metadata, max_instances):
@@ -254,8 +258,7 @@ def read_report(folder: str, vocab: str | None = None, examples: int = 3,
     if not tally.instances:
         raise InspectError(f"the shards in {folder} hold no instances")
 
-    warnings = [f"shard listed in {METADATA_FILE} is missing: {name}" for name in missing]
-    warnings += [f"shard not listed in {METADATA_FILE}, not read: {name}" for name in unlisted]
+    warnings = [f"shard not listed in {METADATA_FILE}, not read: {name}" for name in unlisted]
     if metadata.num_shards != len(metadata.files):
         warnings.append(f"metadata says num_shards {metadata.num_shards} but lists {len(metadata.files)} files")
     if not sampled and tally.instances != metadata.num_instances:
@@ -274,7 +277,7 @@ def read_report(folder: str, vocab: str | None = None, examples: int = 3,
                for index, instance in enumerate(tally.first)]
     return InspectReport(
         folder=folder, metadata=metadata, vocab_file=vocab_file, num_instances=tally.instances, sampled=sampled,
-        shards_read=shards, missing_shards=missing, unlisted_shards=unlisted, lengths=lengths,
+        shards_read=shards, unlisted_shards=unlisted, lengths=lengths,
         padding_share=_share(positions - _value_sum(tally.length_counts), positions),
         masked_per_instance=masked, num_predictions=num_predictions,
         mask_share=_share(tally.shown_mask, num_predictions), kept_share=_share(tally.shown_kept, num_predictions),

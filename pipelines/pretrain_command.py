@@ -215,6 +215,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     eval_data = args.eval_data or data
     try:
         files = open_files(data)
+        if files.metadata is None:
+            _log.info("%s: %d TFRecord files without a metadata.json, read as the reference's with "
+                      "max_seq_length %d and max_predictions_per_seq %d", files.location, len(files.paths),
+                      *files.lengths(args.max_seq_length, args.max_predictions_per_seq))
         config = load_config(args.bert_config_file, lambda: _vocab_size(args, files))
         strategy = make_strategy(args)
         options = PretrainingOptions(

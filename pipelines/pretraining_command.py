@@ -9,7 +9,7 @@ import json
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import pretraining_pipeline
+from pipelines import pretraining_pipeline, progress
 from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline, runner_name
 from pipelines.handoff import HANDOFFS, handoff_folder
 from pipelines.pretraining_instances import InstanceOptions
@@ -159,7 +159,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)
     if not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
-            pipeline, options, tokenizer, parquet, text)):
+            pipeline, options, tokenizer, parquet, text), "pretraining-data", progress.corpus_totals(input_stats, inputs)):
         return []
     written = [read_metadata(f"{options.output}/{length_folder(length.max_seq_length)}") for length in options.lengths]
     for metadata in written:

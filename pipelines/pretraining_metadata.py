@@ -8,12 +8,19 @@ Beam or TensorFlow import so that every consumer can use it cheaply.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 METADATA_FILE = "metadata.json"
 FORMAT = "bertprep.pretraining_data"
 FORMAT_VERSION = 1
 SHARD_STEM = "part"
+SHARD_PATTERN = f"{SHARD_STEM}-*-of-*.tfrecord*"
+# Every stage's completion record (corpus stats.json, vocab_stats.json, metadata.json) holds these two keys:
+# the files the stage wrote, relative to the record's folder, with their sizes, and what identifies the run
+# (stage, parameters, input files with sizes; see pipelines.output_folder).
+FILE_BYTES = "file_bytes"
+RUN = "run"
 
 
 def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> dict[str, dict]:
@@ -38,6 +45,18 @@ def length_folder(max_seq_length: int) -> str:
     return f"seq{max_seq_length}"
 
 
+def file_problems(listed: Mapping[str, int | None], found: Mapping[str, int]) -> list[str]:
+    """What differs between the files a completion record lists (name -> bytes, None: size not recorded) and
+    those found (name -> bytes), e.g. ["part-00001-of-00004.tfrecord is missing"]."""
+    problems = []
+    for name, size in listed.items():
+        if name not in found:
+            problems.append(f"{name} is missing")
+        elif size is not None and found[name] != size:
+            problems.append(f"{name} has {found[name]} bytes, not the {size} its record lists")
+    return problems
+
+
 @dataclass
 class DatasetMetadata:
     """What `metadata.json` holds; readers refuse data whose values differ from their configuration."""
@@ -60,12 +79,20 @@ class DatasetMetadata:
     files: list[str]
     counters: dict[str, int] = field(default_factory=dict)  # this stage's counts, drops by reason
     input_stats: dict = field(default_factory=dict)  # the corpus stage's stats.json when there is one
+    # Named as FILE_BYTES and RUN: the size of every file in `files` (empty in data made before sizes were
+    # recorded: then only their presence is checked), and what identifies the run that made them.
+    file_bytes: dict[str, int] = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
     @property
     def features(self) -> dict[str, dict]:
         return feature_spec(self.max_seq_length, self.max_predictions_per_seq)
+
+    def listed_sizes(self) -> dict[str, int | None]:
+        """Each shard's name -> its recorded size (None where the metadata records none)."""
+        return {name: self.file_bytes.get(name) for name in self.files}
 
     def to_json(self) -> str:
         record = asdict(self)

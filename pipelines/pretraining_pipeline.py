@@ -40,9 +40,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
+from pipelines import progress
 from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load, remove_handoff_files
 from pipelines.pretraining_instances import (
     DONOR_RANK,
@@ -206,7 +206,7 @@ class _Stage(SpoolingDoFn):
 
     def count(self, counts: Counter) -> Iterator[TaggedOutput]:
         for name, value in counts.items():
-            Metrics.counter("bertprep.pretraining", name).inc(value)
+            progress.counter("bertprep.pretraining", name).inc(value)
         yield TaggedOutput(COUNTS, dict(counts))
 
 
@@ -439,7 +439,9 @@ class WriteShards(beam.DoFn):
     def process(self, element, layout: Layout):
         (size, shard), pieces = element
         path = f"{self.folders[size]}/{shard_name(shard, layout.shards[size], self.compression)}"
-        yield size, shard, write_shard(path, list(pieces), self.compression)
+        count = write_shard(path, list(pieces), self.compression)
+        progress.counter("bertprep.pretraining", f"seq{size}_instances_written").inc(count)
+        yield size, shard, count
 
 
 def _sum_counts(dicts: Iterable[dict]) -> dict:

@@ -2,7 +2,9 @@
 
 Each stage is its own Beam pipeline, run one after the other with the same
 Beam flags, so a Dataflow user gets three jobs and every intermediate result
-(OUT/corpus, OUT/vocab) stays inspectable and reusable.
+(OUT/corpus, OUT/vocab) stays inspectable and reusable. A stage whose output is
+already complete with the same parameters does nothing (pipelines.output_folder),
+so running the command again after a crash resumes it.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from types import ModuleType
 from pipelines import corpus_command, pretraining_command, vocab_command
 from pipelines.cli_common import UsageError, template_location
 from pipelines.cli_flags import FlagParser, add_vocab_file_flag
+from pipelines.document_writer import corpus_documents
 
 HELP = "corpus -> vocab -> pretraining data in one command (no arguments: the sample corpus into ./output)"
 DESCRIPTION = (
@@ -114,8 +117,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     corpus_command.run(stage_arguments("corpus", args, input=inputs, output=corpus), beam_args)
     if not args.vocab_file:
         print(f"[2/3] vocab -> {output}/vocab")
+        _, documents = corpus_documents(corpus)  # those its stats.json lists, no other file there
         vocab_command.run(stage_arguments(
-            "vocab", args, input=[f"parquet:{corpus}/documents-*.parquet"], output=f"{output}/vocab", check=None,
+            "vocab", args, input=[f"parquet:{path}" for path in documents], output=f"{output}/vocab", check=None,
             bert_config_file=None), beam_args)
         pretraining.vocab_file = f"{output}/vocab/vocab.txt"
     else:

@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.handoff import Reader, Spilled, Spool
+from pipelines.output_folder import created
 from pipelines.tfrecord_examples import RecordBlock, record_starts
 
 RECORDS_PER_CHUNK = 4096
@@ -124,7 +124,7 @@ def write_shard(path: str, pieces: Sequence[ShardPiece | SpilledPiece], compress
         index = _Index.of(sources)
         ranking = _ranking(index, sources, reader)
         kind = CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED
-        with FileSystems.create(path, compression_type=kind) as handle:
+        with created(path, kind) as handle:
             for chunk in _chunks(index, sources, ranking, reader):
                 handle.write(chunk)
     finally:

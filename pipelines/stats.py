@@ -1,13 +1,18 @@
-"""stats.json: outcome counts per input that reconcile (read == kept + dropped + errors)."""
+"""stats.json: outcome counts per input that reconcile (read == kept + dropped + errors).
+
+It is also the corpus stage's completion record: written last, it lists every
+file the stage wrote with its size, and the run (pipelines.output_folder).
+"""
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-
+from pipelines.output_folder import Staging, record_fields
 from pipelines.records import DROPPED, ERROR, KEPT, REPAIRED
+
+STATS_FILE = "stats.json"
 
 StatsRow = tuple[tuple[str, str, str], tuple[int, int, int]]  # (input, status, reason), (count, sentences, chars)
 
@@ -58,20 +63,24 @@ def _sum_rows(values: Iterable[tuple[int, int, int]]) -> tuple[int, int, int]:
 
 
 class WriteStats(beam.PTransform):
-    def __init__(self, path: str, inputs: list[str], parameters: dict) -> None:
+    """Outcomes -> OUT/stats.json, once every file in `written` ((relative path, bytes) PCollections) is."""
+
+    def __init__(self, staging: Staging, inputs: list[str], parameters: dict, run: dict, written: list) -> None:
         super().__init__()
-        self._path = path
+        self._staging = staging
         self._inputs = sorted(set(inputs))
         self._parameters = parameters
+        self._run = run
+        self._written = written
 
     def expand(self, outcomes):
-        path, inputs, parameters = self._path, self._inputs, self._parameters
+        staging, inputs, parameters, run = self._staging, self._inputs, self._parameters, self._run
+        files = beam.pvalue.AsList(self._written | "AllFiles" >> beam.Flatten(pipeline=outcomes.pipeline))
 
-        def write(rows: list[StatsRow]) -> str:
-            document = {**summarize(rows, inputs), "parameters": parameters}
-            with FileSystems.create(path) as handle:
-                handle.write(json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
-            return path
+        def write(rows: list[StatsRow], files: list[tuple[str, int]]) -> str:
+            document = {**summarize(rows, inputs), "parameters": parameters, **record_fields(run, dict(files))}
+            staging.write(STATS_FILE, json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+            return f"{staging.output}/{STATS_FILE}"
 
         return (
             outcomes
@@ -80,5 +89,5 @@ class WriteStats(beam.PTransform):
             )
             | "SumPerOutcome" >> beam.CombinePerKey(_sum_rows)
             | "Collect" >> beam.combiners.ToList()
-            | "WriteJson" >> beam.Map(write)
+            | "WriteJson" >> beam.Map(write, files)
         )

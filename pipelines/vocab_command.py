@@ -6,7 +6,7 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import vocab_pipeline
+from pipelines import progress, vocab_pipeline
 from pipelines.cli_common import (
     UsageError,
     add_input_arguments,
@@ -112,7 +112,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     files = input_files(args)
     check_worker_paths(beam_args, files, options.output)
     check_output_writable(options.output)
-    if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(pipeline, files, options)):
+    if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(pipeline, files, options),
+                        "vocab", progress.file_totals(files)):
         return 0
     with FileSystems.open(f"{options.output}/vocab_stats.json") as handle:
         result = json.loads(handle.read())

@@ -20,8 +20,8 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
+from pipelines import progress
 from pipelines.corpus_pipeline import ReadDocuments
 from pipelines.inputs import InputFile
 from pipelines.quality_filters import QualityThresholds
@@ -77,8 +77,8 @@ class _CountWords(beam.DoFn):
 
         self._tokenizer = BasicTokenizer(do_lower_case=self._do_lower_case)
         # Beam metrics: the Dataflow UI shows them while the job runs.
-        self._documents = Metrics.counter(METRICS_NAMESPACE, f"{self._counted}_documents")
-        self._words = Metrics.counter(METRICS_NAMESPACE, f"{self._counted}_words")
+        self._documents = progress.counter(METRICS_NAMESPACE, f"{self._counted}_documents")
+        self._words = progress.counter(METRICS_NAMESPACE, f"{self._counted}_words")
 
     def process(self, batch: list[Document]):
         counts: collections.Counter[str] = collections.Counter()

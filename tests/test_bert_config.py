@@ -116,3 +116,29 @@ def test_gelu_is_the_references_tanh_approximation_and_gelu_exact_the_erf_form(r
 ])
 def test_other_activations(name, expected):
     np.testing.assert_allclose(np.asarray(ACTIVATIONS[name](tf.constant(X))), expected, atol=1e-6)
+
+
+def test_released_models_by_name() -> None:
+    from bert_model.config import config_names, load_config, named_config
+
+    names = config_names()
+    assert len(names) == 6 + 24 and len(set(names)) == len(names)
+    for name in names:
+        config = named_config(name, 30522)
+        assert config.num_attention_heads == config.hidden_size // 64
+        assert config.intermediate_size == 4 * config.hidden_size
+        assert (config.type_vocab_size, config.max_position_embeddings, config.hidden_act) == (2, 512, "gelu")
+    # The published configs of BERT-Base and of a miniature, vocab_size from the caller.
+    assert named_config("bert-base", 30522).to_dict() == BASE_UNCASED
+    assert named_config("L-12_H-768", 30522) == named_config("bert-base", 30522)
+    tiny = named_config("bert-tiny", 1000)
+    assert (tiny.num_hidden_layers, tiny.hidden_size, tiny.num_attention_heads, tiny.vocab_size) == (2, 128, 2, 1000)
+    large = named_config("bert-large", 30522)
+    assert (large.num_hidden_layers, large.hidden_size, large.num_attention_heads, large.intermediate_size) == (
+        24, 1024, 16, 4096)
+    assert load_config("L-4_H-256", lambda: 99) == named_config("bert-mini", 99)
+    with pytest.raises(ConfigError, match=r"L-3_H-256 does not exist; give a bert_config.json or a model name: "
+                                          r"bert-tiny, .*bert-large"):
+        load_config("L-3_H-256", lambda: 99)
+    path = _write(json.dumps(BASE_UNCASED))
+    assert load_config(path, lambda: pytest.fail("a file needs no vocab size")).to_dict() == BASE_UNCASED

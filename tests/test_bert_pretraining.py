@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from bert_model.checkpoints import load_checkpoint, reference_variables
-from bert_model.config import BertConfig
+from bert_model.config import BertConfig, named_config
 from bert_model.input_pipeline import DynamicMasking, pretraining_dataset
 from bert_model.loss_scale import DynamicLossScale
 from bert_model.modeling import BertPretrainer
@@ -59,8 +59,10 @@ def data(tmp_path_factory) -> Path:
 
 
 def _options(data_dir: Path, output_dir: Path, **overrides) -> PretrainingOptions:
+    # A long progress interval: calls end at loop boundaries whatever the machine's speed.
     values = {"data_dir": str(data_dir), "output_dir": str(output_dir), "train_steps": 4, "batch_size": 8,
-                  "learning_rate": 1e-3, "warmup_steps": 1, "steps_per_loop": 2, "save_checkpoints_steps": 2}
+              "learning_rate": 1e-3, "warmup_steps": 1, "steps_per_loop": 2, "save_checkpoints_steps": 2,
+              "progress_seconds": 3600}
     return PretrainingOptions(**{**values, **overrides})
 
 
@@ -94,7 +96,8 @@ def trained(data, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("phase1")
     assert _pretrain("--data", str(data / "seq128"), "--bert_config_file", _config_file(output / "config"),
                      "--output_dir", str(output), "--train_steps", str(TRAIN_STEPS), "--batch_size", "8",
-                     "--learning_rate", "5e-3", "--steps_per_loop", "5", "--save_checkpoints_steps", "10",
+                     "--learning_rate", "5e-3", "--steps_per_loop", "5", "--progress_seconds", "3600",
+                     "--save_checkpoints_steps", "10",
                      "--do_eval", "--eval_batch_size", "8", "--max_eval_steps", "4") == 0
     return output
 
@@ -252,6 +255,17 @@ def test_data_that_does_not_fit_the_config_is_refused(data, tmp_path):
     with pytest.raises(UsageError, match=r"max_seq_length is 512 in the data but 128"):
         _pretrain(*common, "--bert_config_file", config, "--do_eval", "--eval_data", str(data / "seq512"))
     assert not (tmp_path / "out" / "training").exists()  # refused before training
+
+
+def test_its_shards_as_input_file_are_read_with_its_metadata(data, tmp_path):
+    """run_pretraining.py's --input_file over a pretraining-data folder's shards: its metadata.json still
+    describes them (lengths checked, vocab_size for a model name)."""
+    common = ["--input_file", f"{data / 'seq128'}/part-*", "--bert_config_file", "bert-tiny",
+              "--output_dir", str(tmp_path / "out"), "--num_train_steps", "2", "--train_batch_size", "8"]
+    with pytest.raises(UsageError, match=r"max_seq_length is 128 in the data but 256"):
+        _pretrain(*common, "--max_seq_length", "256")
+    assert _pretrain(*common) == 0
+    assert BertConfig.from_json_file(str(tmp_path / "out" / "bert_config.json")) == named_config("bert-tiny", 30522)
 
 
 def test_data_without_next_sentence_pairs_trains_the_masked_lm_only(tmp_path):

@@ -57,7 +57,7 @@ def test_padded_records_round_trip(tmp_path: Path) -> None:
 
 def _tuner(output_dir: Path, **overrides) -> ft.Finetuner:
     values = {"train_steps": 30, "batch_size": 8, "learning_rate": 5e-3, "warmup_steps": 3, "steps_per_loop": 10,
-              "save_checkpoints_steps": 10, "keep_checkpoints": 2, **overrides}
+              "save_checkpoints_steps": 10, "keep_checkpoints": 2, "progress_seconds": 3600, **overrides}
     options = ft.FinetuningOptions(str(output_dir), **values)
     return ft.Finetuner(lambda: BertClassifier(CONFIG, 2), per_example_loss(False), options)
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import pathlib
 import posixpath
-import subprocess
-import sys
-import tarfile
 import tempfile
 
 import pyarrow.parquet as pq
@@ -29,6 +27,7 @@ from pipelines.handoff import handoff_folder
 from pipelines.inputs import expand_inputs
 from pipelines.pretraining_metadata import DatasetMetadata
 from pipelines.sources import ReadOptions, plan_dump_ranges
+from tests.dataflow_worker import extract_archive, unpickle_on_a_worker
 from tests.gcs_emulator import PROJECT, listing, read, upload
 from tests.wiki_fixtures import DATA, sample_xml, split_dump, write_multistream
 
@@ -142,9 +141,10 @@ def _stage_arguments(stage: str, chain: dict) -> list[str]:
 
 
 def _dataflow_flags(stage: str, bucket: str) -> list[str]:
+    # No --setup_file: the command stages this checkout's setup.py itself (pipelines.dataflow_staging).
     return ["--runner", "DataflowRunner", "--project", PROJECT, "--region", "us-central1",
             "--temp_location", f"gs://{bucket}/tmp", "--staging_location", f"gs://{bucket}/staging/{stage}",
-            "--template_location", f"gs://{bucket}/templates/{stage}", "--setup_file", str(REPOSITORY / "setup.py")]
+            "--template_location", f"gs://{bucket}/templates/{stage}"]
 
 
 # Labels that carry the fan-out and the outputs of each stage.
@@ -158,50 +158,20 @@ EXPECTED_TRANSFORMS = {
                          "MeetDonors", "FulfilRequests", "GroupShards", "WriteShards", "WriteMetadata"],
 }
 
-# Run in a fresh interpreter whose only copy of this project is the staged sdist: every DoFn and CombineFn
-# of the job must unpickle from it, as on a Dataflow worker.
-_UNPICKLE_ON_A_WORKER = """
-import sys
-# A developer's editable install would lend its compiled extensions to the staged sources; a worker has
-# only what it installs from the staged package.
-sys.meta_path = [finder for finder in sys.meta_path if not getattr(finder, "__module__", "").startswith("__editable__")]
-from apache_beam.internal import pickler
-from apache_beam.portability import common_urns, python_urns
-from apache_beam.portability.api import beam_runner_api_pb2 as api
-
-pipeline = api.Pipeline.FromString(open(sys.argv[1], "rb").read())
-functions = 0
-for transform in pipeline.components.transforms.values():
-    if transform.spec.urn == common_urns.primitives.PAR_DO.urn:
-        function = api.ParDoPayload.FromString(transform.spec.payload).do_fn
-    elif transform.spec.urn == common_urns.composites.COMBINE_PER_KEY.urn:
-        function = api.CombinePayload.FromString(transform.spec.payload).combine_fn
-    else:
-        continue
-    if function.urn in (python_urns.PICKLED_DOFN_INFO, python_urns.PICKLED_COMBINE_FN):
-        pickler.loads(function.payload)
-        functions += 1
-ours = {name: module.__file__ for name, module in sys.modules.items()
-        if name.split(".")[0] in ("pipelines", "vocab", "bert_model")}
-outside = sorted(name for name, path in ours.items() if not path.startswith(sys.argv[2]))
-print(functions, len(ours), outside)
-"""
-
-
 @pytest.mark.parametrize("stage", list(EXPECTED_TRANSFORMS))
-def test_dataflow_template_stages_the_package_and_the_pipeline(stage, chain, tmp_path, capsys):
+def test_dataflow_template_stages_the_package_and_the_pipeline(stage, chain, tmp_path, capsys, caplog):
     bucket = chain["bucket"]
-    assert main(_stage_arguments(stage, chain) + _dataflow_flags(stage, bucket)) == 0
+    with caplog.at_level(logging.INFO):
+        assert main(_stage_arguments(stage, chain) + _dataflow_flags(stage, bucket)) == 0
     assert "no job ran" in capsys.readouterr().out
+    assert f"from this checkout: --setup_file {REPOSITORY / 'setup.py'}" in caplog.text
     assert not listing(f"gs://{bucket}/dataflow/{stage}/*")  # a template only: nothing ran
 
     template = json.loads(read(f"gs://{bucket}/templates/{stage}"))
     assert template["type"] == "JOB_TYPE_BATCH"
     staged = {package["name"]: package["location"] for package in template["environment"]["workerPools"][0]["packages"]}
     assert "workflow.tar.gz" in staged  # the sdist of setup.py, which workers pip-install
-    sdist = read("gs://" + staged["workflow.tar.gz"].removeprefix("storage.googleapis.com/"))
-    with tarfile.open(fileobj=io.BytesIO(sdist)) as archive:
-        archive.extractall(tmp_path, filter="data")
+    extract_archive(read("gs://" + staged["workflow.tar.gz"].removeprefix("storage.googleapis.com/")), tmp_path)
     [package] = tmp_path.glob("bertprep-*")
     assert (package / "setup.py").exists() and (package / "README.md").exists()  # setup.py reads the README
     # The C sources the workers' pip install compiles (the numpy versions run where it cannot).
@@ -213,13 +183,8 @@ def test_dataflow_template_stages_the_package_and_the_pipeline(stage, chain, tmp
     labels = {transform.unique_name for transform in pipeline.components.transforms.values()}
     assert [label for label in EXPECTED_TRANSFORMS[stage] if label not in labels] == []
 
-    worker = subprocess.run([sys.executable, "-c", _UNPICKLE_ON_A_WORKER, str(proto_path), str(package)],
-                            cwd=tmp_path, env={"PYTHONPATH": str(package), "PATH": ""}, capture_output=True,
-                            text=True, timeout=120)
-    assert worker.returncode == 0, worker.stderr
-    functions, modules, outside = worker.stdout.split(maxsplit=2)
-    assert int(functions) >= len(EXPECTED_TRANSFORMS[stage]) // 2 and int(modules) > 0
-    assert outside.strip() == "[]"  # every module of ours came from the staged package
+    functions, modules = unpickle_on_a_worker(proto_path, package, tmp_path)
+    assert functions >= len(EXPECTED_TRANSFORMS[stage]) // 2 and modules > 0
 
 
 def test_run_on_dataflow_refuses_inputs_on_the_launchers_disk(tmp_path, capsys):

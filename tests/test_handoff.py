@@ -34,25 +34,20 @@ def test_a_truncated_handoff_file_is_an_error_that_names_it(tmp_path: Path) -> N
         handoff.load([spilled])
 
 
-def test_remove_deletes_the_folder_and_every_file(tmp_path: Path) -> None:
-    folder = handoff.handoff_folder(str(tmp_path))
-    assert folder == f"{tmp_path}/{handoff.FOLDER}"  # beside the output on a local disk
-    for _ in range(3):
-        spool = handoff.Spool(folder)
-        spool.add("value")
-        spool.close()
-    assert len(list(Path(folder).iterdir())) == 3
-    handoff.remove_handoff_files(folder)
-    assert not Path(folder).exists()
-    handoff.remove_handoff_files(folder)  # nothing left: no error
+def test_a_local_run_hands_off_inside_its_work_folder(tmp_path: Path) -> None:
+    with handoff.handoff_space(str(tmp_path)) as folder:
+        assert folder == f"{tmp_path}/{handoff.FOLDER}"  # removed with the work folder, by the stage's run
+    assert not Path(folder).exists()  # nothing made until a spool writes
 
 
-def test_an_output_in_a_bucket_hands_off_through_a_local_temporary_folder() -> None:
-    folder = handoff.handoff_folder("gs://bucket/out")
-    try:
+def test_an_output_in_a_bucket_hands_off_through_a_local_temporary_folder_removed_after() -> None:
+    with handoff.handoff_space("gs://bucket/out/.bertprep-pretraining-data-1") as folder:
         assert Path(folder).is_dir() and folder.startswith(tempfile.gettempdir())
-    finally:
-        handoff.remove_handoff_files(folder)
+        for _ in range(3):
+            spool = handoff.Spool(folder)
+            spool.add("value")
+            spool.close()
+        assert len(list(Path(folder).iterdir())) == 3
     assert not Path(folder).exists()
 
 

@@ -102,6 +102,7 @@ def write_folder(folder: str, instances: list[Instance], compression: str | None
         short_seq_prob=0.1, dupe_factor=1, whole_word_mask=False, do_lower_case=True, seed=7, nsp=True,
         compression=compression, vocab_file=vocab_file, vocab_sha256=vocab_sha256, vocab_size=vocab_size,
         num_instances=len(instances), num_shards=NUM_SHARDS, files=names,
+        file_bytes={name: tf.io.gfile.stat(f"{folder}/{name}").length for name in names},
     )
     with tf.io.gfile.GFile(f"{folder}/{METADATA_FILE}", "w") as handle:
         handle.write(metadata.to_json())
@@ -219,22 +220,30 @@ def test_max_instances_reads_a_sample(tmp_path, monkeypatch):
     assert inspect_data.read_report(str(tmp_path), max_instances=10).num_instances == 10
 
 
-def test_missing_and_unlisted_shards_are_reported(tmp_path):
-    shards = write_folder(str(tmp_path), INSTANCES)
-    os.remove(tmp_path / shard_name(1, NUM_SHARDS, None))
+def test_unlisted_shards_are_named_and_not_read(tmp_path):
+    write_folder(str(tmp_path), INSTANCES)
     (tmp_path / "part-00000-of-00009.tfrecord").write_bytes((tmp_path / shard_name(0, NUM_SHARDS, None)).read_bytes())
     rewrite_metadata(str(tmp_path), num_shards=4)
     report = inspect_data.read_report(str(tmp_path))
-    assert report.num_instances == len(shards[0]) + len(shards[2])
-    assert report.missing_shards == [shard_name(1, NUM_SHARDS, None)]
+    assert report.num_instances == len(INSTANCES)
     assert report.unlisted_shards == ["part-00000-of-00009.tfrecord"]
     assert report.warnings == [
-        f"shard listed in {METADATA_FILE} is missing: {shard_name(1, NUM_SHARDS, None)}",
         f"shard not listed in {METADATA_FILE}, not read: part-00000-of-00009.tfrecord",
         "metadata says num_shards 4 but lists 3 files",
-        f"metadata says {len(INSTANCES)} instances, the shards hold {report.num_instances}",
     ]
     assert "warnings:" in inspect_data.format_report(report)
+
+
+def test_a_listed_shard_missing_or_of_another_size_is_refused_naming_it(tmp_path):
+    write_folder(str(tmp_path), INSTANCES)
+    shard = tmp_path / shard_name(1, NUM_SHARDS, None)
+    written = shard.stat().st_size
+    shard.write_bytes(shard.read_bytes()[:-7])  # a copy cut short
+    with pytest.raises(inspect_data.InspectError, match=f"{shard.name} has {written - 7} bytes, not the {written}"):
+        inspect_data.read_report(str(tmp_path))
+    shard.unlink()
+    with pytest.raises(inspect_data.InspectError, match=f"1 of the 3 shards .* {shard.name} is missing"):
+        inspect_data.read_report(str(tmp_path))
 
 
 def test_command_prints_text_and_json_and_writes_png_through_gfile(capsys):
@@ -327,7 +336,7 @@ def test_unusable_metadata_and_empty_folders_are_refused(tmp_path):
     with pytest.raises(inspect_data.InspectError, match="compression 'zstd' is unknown"):
         inspect_data.read_report(folder)
     rewrite_metadata(folder, compression=None, files=["part-00000-of-00001.tfrecord"])
-    with pytest.raises(inspect_data.InspectError, match="none of the 1 shards listed"):
+    with pytest.raises(inspect_data.InspectError, match="part-00000-of-00001.tfrecord is missing"):
         inspect_data.read_report(folder)
     (tmp_path / "data" / METADATA_FILE).write_text('{"format": "something else"}')
     with pytest.raises(inspect_data.InspectError, match="not a bertprep pretraining-data metadata file"):

@@ -1,6 +1,7 @@
 """`bertprep pretraining-data` end to end on the DirectRunner, compared with the reference on the same input."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 from collections import Counter
@@ -13,6 +14,7 @@ import pytest
 from pipelines import pretraining_pipeline
 from pipelines.cli import main
 from pipelines.document_writer import documents_table
+from pipelines.output_folder import WORK_PREFIX, Staging, record_fields
 from pipelines import handoff, shard_writer
 from pipelines.pretraining_command import load_tokenizer, resolve_handoff
 from pipelines.pretraining_instances import InstanceOptions
@@ -131,7 +133,8 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
     import apache_beam as beam
 
     with beam.Pipeline() as pipeline:
-        pretraining_pipeline.build_pipeline(pipeline, options, tokenizer, [], [str(text)])
+        pretraining_pipeline.build_pipeline(pipeline, options, tokenizer, [], [str(text)],
+                                            Staging(str(output), str(tmp_path / "work")))
     _, data = read_dataset(output / "seq64")
     marker_ids = {tokenizer.vocab[m]: i for i, m in enumerate(markers)}
     layout = pretraining_pipeline.make_layout((40, 0), options)
@@ -158,7 +161,7 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
 def _same_files(folder: Path, other: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(p.name for p in other.iterdir())
-    assert not (folder.parent / handoff.FOLDER).exists() and not (other.parent / handoff.FOLDER).exists()
+    assert not [*folder.parent.glob(f"{WORK_PREFIX}*"), *other.parent.glob(f"{WORK_PREFIX}*")]  # work removed
     for name in names:
         assert (folder / name).read_bytes() == (other / name).read_bytes(), name
 
@@ -187,7 +190,8 @@ def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypat
     monkeypatch.setattr(shard_writer, "RECORDS_PER_CHUNK", 16)  # shards written in many chunks
     run_stage(tmp_path / "files", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
               "--handoff", "files")
-    assert all(path.startswith(f"{tmp_path / 'files' / handoff.FOLDER}/") for path in closed)
+    work = f"{tmp_path / 'files'}/{WORK_PREFIX}pretraining-data-*/{handoff.FOLDER}/*"
+    assert closed and all(fnmatch.fnmatch(path, work) for path in closed)
     kinds = Counter(added)
     # Blocks of raw documents, tokenized documents, requests and instance pieces each went through files.
     assert kinds["list"] > 1 and kinds["TokenizedDocument"] == 57 and kinds["RequestBatch"] > 3
@@ -248,11 +252,13 @@ def test_parquet_documents_and_their_stats_are_read(tmp_path):
                  for i in range(10)]
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    pq.write_table(documents_table(documents), corpus / "documents-00000-of-00001.parquet")
-    (corpus / "stats.json").write_text(json.dumps({"kept": 10}))
+    shard = corpus / "documents-00000-of-00001.parquet"
+    pq.write_table(documents_table(documents), shard)
+    stats = {"kept": 10, **record_fields({}, {shard.name: shard.stat().st_size})}
+    (corpus / "stats.json").write_text(json.dumps(stats))
     run_stage(tmp_path / "out", "--lengths", "128:20", inputs=(str(corpus),))
     metadata, _ = read_dataset(tmp_path / "out" / "seq128")
-    assert metadata.counters["documents"] == 10 and metadata.input_stats == {str(corpus): {"kept": 10}}
+    assert metadata.counters["documents"] == 10 and metadata.input_stats == {str(corpus): stats}
 
 
 def _refusal(capsys, output: Path, *flags: str, inputs: tuple[str, ...] = (f"bert-text:{BOOKS}",)) -> str:

@@ -89,10 +89,12 @@ def test_counts_are_beam_metrics_that_match_vocab_stats(tmp_path):
 
     from pipelines import vocab_pipeline
     from pipelines.inputs import expand_inputs
+    from pipelines.output_folder import Staging
 
     options = vocab_pipeline.VocabOptions(output=str(tmp_path), vocab_size=2000, min_word_count=1, holdout_percent=40)
     pipeline = beam.Pipeline()
-    vocab_pipeline.build_pipeline(pipeline, expand_inputs([BOOKS]), options)
+    vocab_pipeline.build_pipeline(pipeline, expand_inputs([BOOKS]), options,
+                                  Staging(str(tmp_path), str(tmp_path / "work")), {})
     result = pipeline.run()
     result.wait_until_finish()
     metrics = {counter.key.metric.name: counter.committed for counter in result.metrics().query(
