@@ -16,6 +16,8 @@ setuptools.setup(
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
         "tensorflow>=2.16,<3",
+        # `tensorboard --logdir OUTPUT_DIR` for pretrain's and finetune's logs; TensorFlow no longer installs it.
+        "tensorboard>=2.16,<3",
         "spacy>=3.7,<4",
         "sentencepiece>=0.2,<0.3",
         "pyarrow>=14",
