@@ -14,6 +14,7 @@ ERROR = "error"
 # of units repaired (e.g. invalid UTF-8 bytes replaced), not of records.
 REPAIRED = "repaired"
 INVALID_UTF8_BYTES = "invalid_utf8_bytes"
+SPLIT_DOCUMENTS = "oversized_documents_split"
 
 
 @dataclasses.dataclass(frozen=True)

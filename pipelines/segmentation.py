@@ -23,7 +23,7 @@ from spacy.util import compile_infix_regex
 
 from pipelines.text_normalization import CJK_CHARS
 
-__all__ = ["spacy_language", "SentenceSegmenter", "MAX_CHUNK_CHARS"]
+__all__ = ["spacy_language", "SentenceSegmenter", "MAX_CHUNK_CHARS", "cut_text"]
 
 # Paragraphs longer than this are cut before spaCy sees them: spaCy refuses
 # texts over nlp.max_length (1,000,000) and a Doc costs far more memory
@@ -150,22 +150,24 @@ def _trained_pipeline_with(nlp: Language, keep: set[str]) -> Language:
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
-def _chunks(paragraph: str, limit: int = MAX_CHUNK_CHARS) -> Iterator[str]:
-    """`paragraph` cut into pieces of at most `limit` characters, each cut at
-    the last line break, else sentence end, else space in the second half of
-    the piece, else hard at `limit`."""
-    while len(paragraph) > limit:
-        window = paragraph[limit // 2 : limit]
+def cut_text(text: str, limit: int = MAX_CHUNK_CHARS) -> Iterator[str]:
+    """`text` cut into pieces of at most `limit` characters, each cut at the
+    last line break, else sentence end, else space in the second half of the
+    piece, else hard at `limit`. Slices only: the rest is never copied."""
+    start = 0
+    while len(text) - start > limit:
+        window_start = start + limit // 2
+        window = text[window_start : start + limit]
         cut = window.rfind("\n") + 1
         if not cut:
             last = None
             for last in _SENTENCE_END.finditer(window):
                 pass
             cut = last.end() if last else window.rfind(" ") + 1
-        cut = limit // 2 + cut if cut else limit
-        yield paragraph[:cut]
-        paragraph = paragraph[cut:]
-    yield paragraph
+        end = window_start + cut if cut else start + limit
+        yield text[start:end]
+        start = end
+    yield text[start:]
 
 
 class SentenceSegmenter:
@@ -220,7 +222,7 @@ class SentenceSegmenter:
             for index, text in enumerate(texts):
                 for paragraph in _PARAGRAPH_BREAK.split(text):
                     if paragraph.strip():
-                        for chunk in _chunks(paragraph):
+                        for chunk in cut_text(paragraph):
                             owners.append(index)
                             yield chunk
 

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from pipelines import gutenberg, wikipedia_multistream
 from pipelines.bz2_blocks import decompressed_chunks
 from pipelines.inputs import InputFile, open_compressed, open_decompressed
-from pipelines.records import DROPPED, INVALID_UTF8_BYTES, REPAIRED, Document, ErrorRecord, MalformedInput, Outcome
+from pipelines.segmentation import cut_text
+from pipelines.records import DROPPED, INVALID_UTF8_BYTES, REPAIRED, SPLIT_DOCUMENTS, Document, ErrorRecord, MalformedInput, Outcome
 from pipelines.wikipedia_dump import DEFAULT_MAX_PAGE_BYTES, SiteInfo, WikiPage, iter_dump, language_of_dbname
 from pipelines.wikipedia_pages import page_drop_reason
 
@@ -30,7 +31,8 @@ TEXT_SPLITS = ("file", "blank_line")
 @dataclasses.dataclass(frozen=True)
 class ReadOptions:
     language: str = ""  # overrides the language a source declares
-    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES  # wiki pages; also JSONL/text documents
+    # Wiki pages and JSONL lines larger are errors; longer texts are cut into documents this long.
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
     max_file_bytes: int = 256 * 1024 * 1024  # whole-file formats (a book, a text file)
     text_split: str = "file"  # text: one document per file, or per blank-line block
     chunk_bytes: int = wikipedia_multistream.DEFAULT_CHUNK_BYTES
@@ -142,7 +144,7 @@ def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
     book = gutenberg.parse_book(_read_whole(item, options))
     number = book.ebook_number
     yield from _invalid_utf8(item, book.invalid_utf8_bytes)
-    yield Document(
+    yield from _bounded(item, options, Document(
         # The file name, not the eBook number: one book comes in several files
         # (editions, encodings such as 3261.txt / 3261-0.txt / 3261-8.txt).
         id=f"gutenberg:{_stem(item.path)}",
@@ -152,7 +154,7 @@ def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
         url=f"https://www.gutenberg.org/ebooks/{number}" if number else "",
         language=options.language or book.language,
         text=book.body,
-    )
+    ))
 
 
 def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
@@ -166,7 +168,7 @@ def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
     if not any(block.strip() for block in blocks):
         raise MalformedInput("empty_file", "no text")
     for number, block in enumerate(blocks):
-        yield _plain_document(item, options, f"{_stem(item.path)}:{number}", block)
+        yield from _bounded(item, options, _plain_document(item, options, f"{_stem(item.path)}:{number}", block))
 
 
 def _read_jsonl(item: InputFile, options: ReadOptions) -> Iterator[Record]:
@@ -188,7 +190,7 @@ def _read_jsonl(item: InputFile, options: ReadOptions) -> Iterator[Record]:
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 yield ErrorRecord(item.input, item.path, "missing_text", "no string field 'text'", record_name)
                 continue
-            yield _plain_document(item, options, f"{_stem(item.path)}:{number}", row["text"], row)
+            yield from _bounded(item, options, _plain_document(item, options, f"{_stem(item.path)}:{number}", row["text"], row))
     yield from _invalid_utf8(item, invalid_bytes)
 
 
@@ -244,7 +246,7 @@ def _read_parquet(item: InputFile, options: ReadOptions) -> Iterator[Record]:
                 if not isinstance(text, str):
                     yield ErrorRecord(item.input, item.path, "missing_text", "null text", f"row {row_number}")
                     continue
-                yield _plain_document(item, options, f"{_stem(item.path)}:{row_number}", text, row)
+                yield from _bounded(item, options, _plain_document(item, options, f"{_stem(item.path)}:{row_number}", text, row))
 
 
 def _plain_document(item: InputFile, options: ReadOptions, default_id: str, text: str, row: dict | None = None) -> Document:
@@ -257,6 +259,25 @@ def _plain_document(item: InputFile, options: ReadOptions, default_id: str, text
         url=str(row.get("url") or ""),
         language=options.language or str(row.get("language") or ""),
         text=text,
+    )
+
+
+def _bounded(item: InputFile, options: ReadOptions, doc: Document) -> Iterator[Record]:
+    """`doc`, or its pieces if its text is longer than `max_page_bytes`
+    characters: every later step (normalization, filters, segmentation)
+    holds a document's text several times over, so an unbounded one (a
+    50 MB single-line file) would take its memory without bound. Cut at line
+    breaks, sentence ends or spaces; counted in stats.json "repaired"."""
+    if len(doc.text) <= options.max_page_bytes:
+        yield doc
+        return
+    yield Outcome(item.input, REPAIRED, SPLIT_DOCUMENTS)
+    pieces = 0
+    for pieces, piece in enumerate(cut_text(doc.text, options.max_page_bytes), 1):
+        yield dataclasses.replace(doc, id=f"{doc.id}#{pieces}", text=piece)
+    logging.warning(
+        "%s: document %s of %d characters cut into %d documents of at most %d (see --max_page_bytes)",
+        item.path, doc.id, len(doc.text), pieces, options.max_page_bytes,
     )
 
 

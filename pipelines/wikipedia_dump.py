@@ -7,6 +7,9 @@ dump. This is what lets a job survive real dumps:
 - a page with invalid UTF-8 or broken XML costs that page, not the rest of the
   file (one XML parser would stop at the first error);
 - a dump cut off mid-page (the `ukwiki` sample) keeps every complete page;
+- damaged compressed data (see `bz2_blocks`) costs the pages it held: the
+  page it cuts off and the one the data resumes inside are reported, and
+  reading goes on at the next `<page>`;
 - the DTD is never parsed, so an entity-expansion bomb cannot expand: its
   entities are undefined inside a page and the page is reported;
 - a page larger than `max_page_bytes` is skipped without being buffered,

@@ -96,3 +96,22 @@ def test_folder_of_books_with_invalid_utf8_and_a_latin1_book(tmp_path):
     assert "\u2019" in sentences["gutenberg:pg1342"] and "\u00e2\u20ac" not in sentences["gutenberg:pg1342"]  # no mojibake
     assert "GABRIËL" in sentences["gutenberg:pg24675-8-ontboezemingen-dutch-latin1-excerpt"]
     assert "Café “noir”, café crème." in sentences["rows:1"]
+
+
+def test_one_line_text_is_cut_and_a_huge_jsonl_line_is_a_counted_error(tmp_path):
+    words = " ".join((GUTENBERG / "pg1342-pride-and-prejudice-2025header-excerpt.txt").read_text("utf-8").split())
+    one_line = tmp_path / "one-line.txt"
+    one_line.write_text(words * 5)  # 280 kB without a line break
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"text": words[:5000]}) + "\n" + json.dumps({"text": words * 5}) + "\n")
+    out = tmp_path / "out"
+    arguments = ["corpus", "--input", f"text:{one_line}", "--input", f"jsonl:{rows}", "--output", str(out),
+                 "--max_page_bytes", "100000", "--no_dedup"]
+    assert cli.main(arguments) == 0
+    summary = json.loads((out / "stats.json").read_text())
+    text = summary["inputs"][f"text:{one_line}"]
+    assert text["kept"] == 3 and text["repaired"] == {"oversized_documents_split": 1}
+    assert text["characters"] > 0.95 * len(words) * 5  # every piece kept (sentences lose only spaces)
+    assert summary["inputs"][f"jsonl:{rows}"]["kept"] == 1
+    [error] = errors(out)
+    assert (error["reason"], error["record"]) == ("record_too_large", "line 2")

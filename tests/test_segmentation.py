@@ -7,7 +7,7 @@ from spacy.training import Example
 from pipelines.segmentation import (
     MAX_CHUNK_CHARS,
     SentenceSegmenter,
-    _chunks,
+    cut_text,
     spacy_language,
 )
 from pipelines.text_normalization import normalize_text
@@ -227,15 +227,15 @@ def test_paragraph_over_spacy_max_length(segmenter):
 
 def test_chunks_cut_at_sentence_ends():
     paragraph = " ".join(["It is a truth. Mr. Bennet made no answer!"] * 10)
-    chunks = list(_chunks(paragraph, limit=100))
+    chunks = list(cut_text(paragraph, limit=100))
     assert "".join(chunks) == paragraph
     assert all(len(c) <= 100 for c in chunks)
     # Cut after the last ". " / "! " in the second half of each window
     # ("Mr. " qualifies too: the cut is only sentence-ish).
     assert [len(c) for c in chunks] == [99, 88, 84, 84, 64]
     assert all(c.endswith((". ", "! ")) for c in chunks[:-1])
-    assert list(_chunks("好的。" * 40, limit=50)) == ["好的。" * 16, "好的。" * 16, "好的。" * 8]
-    assert list(_chunks("short", limit=50)) == ["short"]
+    assert list(cut_text("好的。" * 40, limit=50)) == ["好的。" * 16, "好的。" * 16, "好的。" * 8]
+    assert list(cut_text("short", limit=50)) == ["short"]
 
 
 def test_pickled_segmenter_drops_pipelines_and_still_works(segmenter):
