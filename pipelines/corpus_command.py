@@ -21,6 +21,7 @@ from pipelines.cli_common import (
     run_pipeline,
 )
 from pipelines.cli_flags import add_bool_flag
+from pipelines.output_folder import Output, StageRun, add_overwrite_argument, command_parameters, run_identity
 from pipelines.quality_filters import QualityThresholds
 
 HELP = "Wikipedia dumps, Gutenberg books and text -> clean, deduplicated, sentence-split documents"
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bool_flag(io, "--text_output",
                   help="also write OUT/text/part-*.txt in the reference BERT format "
                   "(a sentence per line, blank line between documents)")
+    add_overwrite_argument(io)
     parser.add_argument_group("segmentation").add_argument(
         "--spacy_model", default=None,
         help="installed spaCy pipeline for sentence splitting (e.g. en_core_web_sm); default: rule-based sentencizer",
@@ -100,10 +102,14 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         "num_shards": options.num_shards,
         "files": len(files),
     }
-    if not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(pipeline, files, options, parameters),
-                        "corpus", progress.file_totals(files)):
-        return 0
-    with FileSystems.open(f"{options.output}/stats.json") as handle:
+    output = Output(options.output, stats.STATS_FILE, corpus_pipeline.OUTPUT_PATTERNS,
+                    run_identity("corpus", command_parameters(args), {f.path: f.size for f in files}))
+    with StageRun("corpus", options.output, [output], args.overwrite) as stage:
+        if stage.pending and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
+                pipeline, files, options, parameters, stage.staging, output.run), "corpus",
+                progress.file_totals(files)):
+            return 0
+    with FileSystems.open(f"{options.output}/{stats.STATS_FILE}") as handle:
         summary = json.loads(handle.read())
     print_summary(summary, options.output)
     return 0
@@ -120,4 +126,4 @@ def print_summary(summary: dict, output: str) -> None:
         print(f"{summary['errors']} malformed records ({reasons}) are listed in {output}/errors-*.jsonl")
     if not stats.reconciles(summary):
         print("warning: counts do not reconcile; please report this", file=sys.stderr)
-    print(f"wrote {output}/documents-*.parquet and {output}/stats.json")
+    print(f"wrote {output}/documents-*.parquet and {output}/{stats.STATS_FILE}")

@@ -12,9 +12,11 @@ import logging
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines import dedup, document_writer, progress, stats
 from pipelines.inputs import InputFile
+from pipelines.output_folder import Staging
 from pipelines.quality_filters import QualityThresholds, sentences_drop_reason, text_drop_reason
 from pipelines.records import DROPPED, ERROR, KEPT, Document, ErrorRecord, MalformedInput, Outcome
 from pipelines.segmentation import SentenceSegmenter
@@ -24,6 +26,9 @@ from pipelines.wikitext_cleaning import make_cleaner
 
 OUTCOMES = "outcomes"
 ERRORS = "errors"
+ERRORS_PATTERN = f"{ERRORS}-*-of-*.jsonl"
+# The stage's own files in its output folder (besides stats.json, its completion record).
+OUTPUT_PATTERNS = (document_writer.DOCUMENTS_PATTERN, document_writer.TEXT_PATTERN, ERRORS_PATTERN)
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 READ = "read"  # counter: records the readers yielded (= stats.json's read)
@@ -322,14 +327,25 @@ class BuildCorpus(beam.PTransform):
         return (docs, *ledger.flatten("All"))
 
 
-def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: CorpusOptions, parameters: dict) -> None:
+def _publish(path: str, staging: Staging) -> tuple[str, int]:
+    """A file a Beam sink wrote at the top of the work folder, renamed into place: (its name, bytes)."""
+    name = FileSystems.split(path)[1]
+    return name, staging.publish(name)
+
+
+def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: CorpusOptions, parameters: dict,
+                   staging: Staging, run: dict) -> None:
+    """Adds the stage, writing through `staging` (its output is options.output); stats.json, listing every
+    file, comes last. `run` identifies the run in stats.json (pipelines.output_folder.run_identity)."""
     docs, outcomes, errors = pipeline | "Corpus" >> BuildCorpus(files, options)
-    _ = docs | "WriteDocuments" >> document_writer.WriteDocuments(
-        options.output, options.num_shards, options.text_output
+    documents = docs | "WriteDocuments" >> document_writer.WriteDocuments(
+        staging, options.num_shards, options.text_output
     )
-    _ = (
+    error_files = (
         errors
         | "ErrorsToJson" >> beam.Map(lambda e: json.dumps(dataclasses.asdict(e), ensure_ascii=False, sort_keys=True))
-        | "WriteErrors" >> beam.io.WriteToText(f"{options.output}/errors", file_name_suffix=".jsonl", num_shards=1)
+        | "WriteErrors" >> beam.io.WriteToText(staging.temporary(ERRORS), file_name_suffix=".jsonl", num_shards=1)
+        | "PublishErrors" >> beam.Map(_publish, staging)
     )
-    _ = outcomes | "WriteStats" >> stats.WriteStats(f"{options.output}/stats.json", [f.input for f in files], parameters)
+    _ = outcomes | "WriteStats" >> stats.WriteStats(
+        staging, [f.input for f in files], parameters, run, [documents, error_files])

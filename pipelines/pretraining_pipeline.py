@@ -33,7 +33,7 @@ import posixpath
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -43,7 +43,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from pipelines import progress
-from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load, remove_handoff_files
+from pipelines.handoff import HANDOFFS, Spilled, SpoolingDoFn, Spread, load
+from pipelines.output_folder import Staging, run_identity
 from pipelines.pretraining_instances import (
     DONOR_RANK,
     DONOR_START,
@@ -89,6 +90,7 @@ class PretrainingOptions:
     vocab_file: str = ""
     vocab_sha256: str = ""
     input_stats: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)  # input file -> bytes: part of what identifies the run
     docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
     handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
     handoff_folder: str = ""  # where "files" puts it (pipelines.handoff.handoff_folder)
@@ -102,6 +104,14 @@ class PretrainingOptions:
     @property
     def nsp(self) -> bool:
         return self.lengths[0].nsp
+
+    def length_run(self, length: InstanceOptions) -> dict:
+        """What identifies the run that makes one length's folder (recorded in its metadata.json): each
+        length's instances depend on the shared parameters and its own, never on the other lengths."""
+        return run_identity("pretraining-data", {
+            **asdict(length), "dupe_factor": self.dupe_factor, "seed": self.seed, "do_lower_case": self.do_lower_case,
+            "num_shards": self.num_shards, "compression": self.compression, "vocab_sha256": self.vocab_sha256,
+        }, self.inputs)
 
 
 class Layout(NamedTuple):
@@ -430,18 +440,31 @@ class FulfilRequests(_MakesInstances):
 # ---------------------------------------------------------------------------
 
 
-class WriteShards(beam.DoFn):
-    """((length, shard), ShardPieces or SpilledPieces) -> (length, shard, instances), after writing the shard."""
+def _shard_file(size: int, shard: int, num_shards: int, compression: str | None) -> str:
+    """A shard's path relative to the stage's output folder."""
+    return f"{length_folder(size)}/{shard_name(shard, num_shards, compression)}"
 
-    def __init__(self, folders: dict[int, str], compression: str | None) -> None:
-        self.folders, self.compression = folders, compression
+
+def _write_shard(staging: Staging, size: int, shard: int, num_shards: int, pieces: list,
+                 compression: str | None) -> tuple[int, int, int, int]:
+    """Writes the shard under its temporary name, then puts it in place: (length, shard, instances, bytes)."""
+    relative = _shard_file(size, shard, num_shards, compression)
+    count = write_shard(staging.temporary(relative), pieces, compression)
+    return size, shard, count, staging.publish(relative)
+
+
+class WriteShards(beam.DoFn):
+    """((length, shard), ShardPieces or SpilledPieces) -> (length, shard, instances, bytes), after writing
+    the shard."""
+
+    def __init__(self, staging: Staging, compression: str | None) -> None:
+        self.staging, self.compression = staging, compression
 
     def process(self, element, layout: Layout):
         (size, shard), pieces = element
-        path = f"{self.folders[size]}/{shard_name(shard, layout.shards[size], self.compression)}"
-        count = write_shard(path, list(pieces), self.compression)
-        progress.counter("bertprep.pretraining", f"seq{size}_instances_written").inc(count)
-        yield size, shard, count
+        written = _write_shard(self.staging, size, shard, layout.shards[size], list(pieces), self.compression)
+        progress.counter("bertprep.pretraining", f"seq{size}_instances_written").inc(written[2])
+        yield written
 
 
 def _sum_counts(dicts: Iterable[dict]) -> dict:
@@ -451,20 +474,18 @@ def _sum_counts(dicts: Iterable[dict]) -> dict:
     return dict(sorted(total.items()))
 
 
-def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: Layout, options: PretrainingOptions,
-                   vocab_size: int) -> list[str]:
-    """Writes missing (empty) shards and metadata.json per length; returns the metadata paths."""
+def write_metadata(written: list[tuple[int, int, int, int]], counts: dict, layout: Layout,
+                   options: PretrainingOptions, vocab_size: int, staging: Staging) -> list[str]:
+    """Writes missing (empty) shards, then metadata.json per length, the completion record listing every
+    shard with its size; returns the metadata paths."""
     paths = []
-    if options.handoff == "files":
-        remove_handoff_files(options.handoff_folder)
     for length in options.lengths:
         size = length.max_seq_length
-        folder = f"{options.output}/{length_folder(size)}"
         num_shards = layout.shards[size]
-        done = {shard: count for written_size, shard, count in written if written_size == size}
+        done = {shard: (count, nbytes) for written_size, shard, count, nbytes in written if written_size == size}
         for shard in sorted(set(range(num_shards)) - set(done)):
-            done[shard] = write_shard(f"{folder}/{shard_name(shard, num_shards, options.compression)}", (),
-                                      options.compression)
+            done[shard] = _write_shard(staging, size, shard, num_shards, [], options.compression)[2:]
+        names = [shard_name(shard, num_shards, options.compression) for shard in range(num_shards)]
         own = {name: value for name, value in counts.items() if not name.startswith("seq") or
                name.startswith(f"seq{size}_")}
         metadata = DatasetMetadata(
@@ -473,13 +494,13 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
             dupe_factor=options.dupe_factor, whole_word_mask=length.whole_word_mask,
             do_lower_case=options.do_lower_case, seed=options.seed, nsp=length.nsp,
             compression=options.compression, vocab_file=options.vocab_file, vocab_sha256=options.vocab_sha256,
-            vocab_size=vocab_size, num_instances=sum(done.values()), num_shards=num_shards,
-            files=[shard_name(shard, num_shards, options.compression) for shard in range(num_shards)],
-            counters=own, input_stats=options.input_stats,
+            vocab_size=vocab_size, num_instances=sum(count for count, _ in done.values()), num_shards=num_shards,
+            files=names, counters=own, input_stats=options.input_stats,
+            file_bytes={name: done[shard][1] for shard, name in enumerate(names)}, run=options.length_run(length),
         )
-        paths.append(f"{folder}/{METADATA_FILE}")
-        with FileSystems.create(paths[-1]) as handle:
-            handle.write(metadata.to_json().encode("utf-8"))
+        relative = f"{length_folder(size)}/{METADATA_FILE}"
+        staging.write(relative, metadata.to_json().encode("utf-8"))
+        paths.append(f"{staging.output}/{relative}")
     return paths
 
 
@@ -489,8 +510,9 @@ def write_metadata(written: list[tuple[int, int, int]], counts: dict, layout: La
 
 
 def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokenizer: FullTokenizer,
-                   parquet_files: list[str], text_files: list[str]):
-    """Adds the stage to `pipeline`; returns the PCollection of metadata.json paths."""
+                   parquet_files: list[str], text_files: list[str], staging: Staging):
+    """Adds the stage to `pipeline`, writing through `staging` (its output is options.output); returns the
+    PCollection of metadata.json paths."""
     special = SpecialIds.from_vocab(tokenizer.vocab)
     tokenized = (
         pipeline
@@ -529,18 +551,17 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokeniz
         | "AllCounts" >> beam.Flatten()
         | "SumCounts" >> beam.CombineGlobally(_sum_counts)
     )
-    folders = {length.max_seq_length: f"{options.output}/{length_folder(length.max_seq_length)}"
-               for length in options.lengths}
     written = (
         (made.instances, finished.instances)
         | "AllInstances" >> beam.Flatten()
         | "GroupShards" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShards(folders, options.compression), layout)
+        | "WriteShards" >> beam.ParDo(WriteShards(staging, options.compression), layout)
     )
     vocab_size = len(tokenizer.vocab)
     return (
         written
         | "AllShards" >> beam.combiners.ToList()
         | "WriteMetadata" >> beam.FlatMap(
-            lambda shards, counts, layout: write_metadata(shards, counts, layout, options, vocab_size), counts, layout)
+            lambda shards, counts, layout: write_metadata(shards, counts, layout, options, vocab_size, staging),
+            counts, layout)
     )

@@ -17,6 +17,7 @@ from pipelines.cli_common import (
     run_pipeline,
 )
 from pipelines.cli_flags import add_lower_case_flag
+from pipelines.output_folder import Output, StageRun, add_overwrite_argument, command_parameters, run_identity
 
 HELP = "learn a WordPiece vocabulary (vocab.txt + vocab_stats.json), or --check one"
 DESCRIPTION = (
@@ -30,7 +31,7 @@ _NUM_SPECIALS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_input_arguments(parser, required=False)
+    add_overwrite_argument(add_input_arguments(parser, required=False))
     learn = parser.add_argument_group("learning")
     learn.add_argument("--vocab_size", type=int, default=30522, help="lines in vocab.txt (BERT-base: 30522)")
     learn.add_argument("--method", choices=vocab_pipeline.METHODS, default="wordpiece",
@@ -112,16 +113,21 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     files = input_files(args)
     check_worker_paths(beam_args, files, options.output)
     check_output_writable(options.output)
-    if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(pipeline, files, options),
-                        "vocab", progress.file_totals(files)):
-        return 0
-    with FileSystems.open(f"{options.output}/vocab_stats.json") as handle:
+    output = Output(options.output, vocab_pipeline.STATS_FILE, (vocab_pipeline.VOCAB_FILE,),
+                    run_identity("vocab", command_parameters(args), {f.path: f.size for f in files}))
+    with StageRun("vocab", options.output, [output], args.overwrite) as stage:
+        if stage.pending:
+            if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(
+                    pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files)):
+                return 0
+            if not FileSystems.exists(f"{options.output}/{vocab_pipeline.STATS_FILE}"):  # nothing learned
+                with FileSystems.open(vocab_pipeline.error_stats(stage.staging)) as handle:
+                    raise UsageError(f"no vocabulary learned: {json.loads(handle.read())['error']}")
+    with FileSystems.open(f"{options.output}/{vocab_pipeline.STATS_FILE}") as handle:
         result = json.loads(handle.read())
-    if "error" in result:
-        raise UsageError(f"no vocabulary learned: {result['error']}")
     heldout = result["heldout"]
     print(
-        f"wrote {options.output}/vocab.txt ({result['vocab_size']} tokens, {options.method}, "
+        f"wrote {options.output}/{vocab_pipeline.VOCAB_FILE} ({result['vocab_size']} tokens, {options.method}, "
         f"learned in {result['learning_seconds']} s from {result['distinct_words']} distinct words); "
         f"{'held-out' if heldout['held_out_documents'] else 'training'} UNK rate {heldout['unk_rate']:.4%}, "
         f"{heldout['pieces_per_word']:.3f} pieces per word"

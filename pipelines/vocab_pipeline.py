@@ -19,16 +19,18 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines import progress
 from pipelines.corpus_pipeline import ReadDocuments
 from pipelines.inputs import InputFile
+from pipelines.output_folder import Staging, created, record_fields
 from pipelines.quality_filters import QualityThresholds
 from pipelines.records import Document
 from pipelines.sources import ReadOptions
 
 METHODS = ("wordpiece", "sentencepiece")
+VOCAB_FILE = "vocab.txt"
+STATS_FILE = "vocab_stats.json"  # the stage's completion record
 METRICS_NAMESPACE = "bertprep.vocab"
 
 
@@ -134,12 +136,15 @@ class SampleLines(beam.PTransform):
         )
 
 
-def learn_and_write(word_counts: list, heldout_counts: list, sample: list, options: VocabOptions, documents: int) -> dict:
-    """The single-worker step: learn, write vocab.txt and vocab_stats.json.
+def learn_and_write(word_counts: list, heldout_counts: list, sample: list, options: VocabOptions, documents: int,
+                    staging: Staging, run: dict) -> dict:
+    """The single-worker step: learn, write vocab.txt, then vocab_stats.json (the completion record, listing
+    vocab.txt and the run) through `staging`.
 
     Problems found only now (an empty corpus, a vocab_size too small for the
-    alphabet) are written to vocab_stats.json as "error" instead of failing the
-    job deep in a worker; the CLI reports them.
+    alphabet) are written as "error" to vocab_stats.json in the work folder,
+    not to the output, instead of failing the job deep in a worker; the CLI
+    reports them (see error_stats).
     """
     from vocab import vocab_file, wordpiece_learner
 
@@ -164,13 +169,14 @@ def learn_and_write(word_counts: list, heldout_counts: list, sample: list, optio
             tokens = _train_sentencepiece(sample, options)
     except ValueError as error:
         stats["error"] = str(error)
-        _write_json(f"{options.output}/vocab_stats.json", stats)
+        with created(error_stats(staging), CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(_json(stats))
         return stats
     stats["learning_seconds"] = round(time.perf_counter() - started, 3)
-    # Through Beam's FileSystems like every other output: TensorFlow's gs:// client
+    # Through Beam's FileSystems (Staging) like every other output: TensorFlow's gs:// client
     # honours no emulator or custom endpoint, and a worker need not load TF for this.
     data = vocab_file.vocab_bytes(tokens)
-    _write_bytes(f"{options.output}/vocab.txt", data)
+    written = {VOCAB_FILE: staging.write(VOCAB_FILE, data)}
     stats["sha256"] = hashlib.sha256(data).hexdigest()
     evaluation_counts = dict(heldout_counts) or dict(word_counts)
     stats["heldout"] = {
@@ -178,7 +184,8 @@ def learn_and_write(word_counts: list, heldout_counts: list, sample: list, optio
         "words": sum(evaluation_counts.values()),
         **wordpiece_learner.evaluate(tokens, evaluation_counts),
     }
-    _write_json(f"{options.output}/vocab_stats.json", stats)
+    stats.update(record_fields(run, written))
+    staging.write(STATS_FILE, _json(stats))
     return stats
 
 
@@ -199,16 +206,19 @@ def _train_sentencepiece(sample: list[str], options: VocabOptions) -> list[str]:
         )
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(data)
+def _json(document: dict) -> bytes:
+    return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-def _write_json(path: str, document: dict) -> None:
-    _write_bytes(path, json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+def error_stats(staging: Staging) -> str:
+    """Where a run that learned nothing leaves its vocab_stats.json: in the work folder, never the output."""
+    return staging.temporary(STATS_FILE)
 
 
-def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: VocabOptions) -> None:
+def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: VocabOptions, staging: Staging,
+                   run: dict) -> None:
+    """Adds the stage, writing through `staging` (its output is options.output); `run` identifies the run in
+    vocab_stats.json (pipelines.output_folder.run_identity)."""
     docs, _, _ = pipeline | "ReadDocuments" >> ReadDocuments(files, options.read, options.wiki_cleaner, options.thresholds)
     seed, holdout = options.seed, options.holdout_percent / 100
 
@@ -230,4 +240,6 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: Voc
         beam.pvalue.AsSingleton(sample),
         options,
         beam.pvalue.AsSingleton(documents),
+        staging,
+        run,
     )

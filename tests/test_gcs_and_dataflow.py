@@ -7,6 +7,7 @@ submitting it), whose staged files and pipeline proto are checked.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -22,8 +23,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 
 from pipelines import pretraining_command
 from pipelines.cli import main
-from pipelines.handoff import FOLDER as HANDOFF_FOLDER
-from pipelines.handoff import handoff_folder
+from pipelines.output_folder import WORK_PREFIX
 from pipelines.inputs import expand_inputs
 from pipelines.pretraining_metadata import DatasetMetadata
 from pipelines.sources import ReadOptions, plan_dump_ranges
@@ -53,9 +53,16 @@ def chain(gcs_bucket, tmp_path_factory):
             "--lengths", ",".join(f"{size}:{size // 6}" for size in LENGTHS), "--dupe_factor", "1",
             "--multistream_chunk_mb", str(CHUNK_MB)]
     folders: list[str] = []  # the handoff folders the run chose
+    handoff_space = pretraining_command.handoff_space
+
+    @contextlib.contextmanager
+    def recorded(work: str):
+        with handoff_space(work) as folder:
+            folders.append(folder)
+            yield folder
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pretraining_command, "handoff_folder",
-                      lambda out: folders.append(handoff_folder(out)) or folders[-1])
+        patch.setattr(pretraining_command, "handoff_space", recorded)
         assert main(argv) == 0
     return {"bucket": gcs_bucket, "inputs": inputs, "output": output, "handoff_folders": folders}
 
@@ -93,8 +100,11 @@ def test_run_reads_from_and_writes_to_gcs(chain):
         assert metadata.counters["documents"] == stats["kept"]
         assert metadata.input_stats == {f"{output}/corpus": stats}
         assert listing(f"{output}/seq{size}/part-*") == [f"{output}/seq{size}/{name}" for name in metadata.files]
-    # The DirectRunner's handoff files went to a local temporary folder, not the bucket, and are gone.
-    assert listing(f"{output}/{HANDOFF_FOLDER}/*") == [] and len(chain["handoff_folders"]) == 1
+    # The DirectRunner's handoff files went to a local temporary folder, not the bucket, and are gone, as is
+    # every stage's work folder in the bucket.
+    everything = listing(f"{output}/**")
+    assert f"{output}/seq128/metadata.json" in everything and not [path for path in everything if WORK_PREFIX in path]
+    assert len(chain["handoff_folders"]) == 1
     assert chain["handoff_folders"][0].startswith(tempfile.gettempdir())
     assert not os.path.exists(chain["handoff_folders"][0])
 
