@@ -4,16 +4,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import pretraining_pipeline, progress
 from pipelines.cli_common import UsageError, check_output_writable, check_worker_readable, run_pipeline, runner_name
-from pipelines.handoff import HANDOFFS, handoff_folder
+from pipelines.document_writer import corpus_documents
+from pipelines.handoff import HANDOFFS, handoff_space
+from pipelines.output_folder import Output, StageRun, add_overwrite_argument
 from pipelines.pretraining_instances import InstanceOptions
-from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, length_folder
+from pipelines.pretraining_metadata import FILE_BYTES, METADATA_FILE, SHARD_PATTERN, DatasetMetadata, length_folder
 from pipelines.pretraining_tokens import check_vocab_case
 from vocab.tokenization import FullTokenizer, VocabError, parse_vocab
 
@@ -65,7 +66,8 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--handoff", "--instance_handoff", dest="handoff", default="auto",
                        choices=("auto", *HANDOFFS),
                        help="how documents, requests and instances cross the shuffles: as Beam elements, or "
-                       "pickled into files (OUT/_handoff, or a local temporary folder for an output in a bucket) "
+                       "pickled into files (in the run's work folder OUT/.bertprep-pretraining-data-*, or a local "
+                       "temporary folder for an output in a bucket) "
                        "with only their places shuffled, so memory does not grow with the corpus on the "
                        "DirectRunner; auto = files on the DirectRunner, shuffle elsewhere. Same output bytes")
 
@@ -78,12 +80,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "documents); repeatable")
     io.add_argument("--vocab", required=True, help="vocab.txt (e.g. from bertprep vocab)")
     io.add_argument("--output", required=True, help="output folder; gets one seqL/ folder per length")
+    add_overwrite_argument(io)
     add_pretraining_arguments(parser)
 
 
-def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict]:
-    """(parquet files, text files, the corpus stage's stats.json contents by folder)."""
-    parquet, text, stats = [], [], {}
+def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict, dict[str, int]]:
+    """(parquet files, text files, the corpus stage's stats.json contents by folder, every file's bytes).
+
+    A corpus folder gives the documents its stats.json lists, checked against it (a folder without one is
+    refused: a run that did not finish); files and globs are read as they match.
+    """
+    parquet, text, stats, sizes = [], [], {}, {}
     for value in values:
         if value.startswith(f"{pretraining_pipeline.BERT_TEXT}:"):
             pattern, target = value.split(":", 1)[1], text
@@ -91,15 +98,16 @@ def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict]:
             pattern, target = value, parquet
         else:
             folder = value.rstrip("/")
-            pattern, target = f"{folder}/documents-*.parquet", parquet
-            if FileSystems.exists(f"{folder}/stats.json"):
-                with FileSystems.open(f"{folder}/stats.json") as handle:
-                    stats[folder] = json.loads(handle.read())
-        matched = sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+            stats[folder], documents = corpus_documents(folder)
+            parquet.extend(documents)
+            sizes.update((path, stats[folder][FILE_BYTES][path[len(folder) + 1:]]) for path in documents)
+            continue
+        matched = {m.path: m.size_in_bytes for result in FileSystems.match([pattern]) for m in result.metadata_list}
         if not matched:
             raise UsageError(f"--input {value!r} matched no files (looked for {pattern})")
-        target.extend(matched)
-    return parquet, text, stats
+        target.extend(sorted(matched))
+        sizes.update(matched)
+    return parquet, text, stats, sizes
 
 
 def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer, str]:
@@ -148,21 +156,31 @@ def read_metadata(folder: str) -> DatasetMetadata:
 def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[str], vocab_path: str,
                    output: str) -> list[DatasetMetadata]:
     """Runs the stage; returns the metadata of every dataset written (none when only a template was written)."""
-    parquet, text, input_stats = resolve_inputs(inputs)
+    parquet, text, input_stats, sizes = resolve_inputs(inputs)
     # The vocab is read here and travels inside the pipeline, so only the documents must be on workers' reach.
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
     options = pretraining_options(args, output, vocab_path, sha256, input_stats)
     handoff = resolve_handoff(args.handoff, beam_args)
-    options = dataclasses.replace(options, handoff=handoff,
-                                  handoff_folder=handoff_folder(options.output) if handoff == "files" else "")
+    options = dataclasses.replace(options, inputs=sizes)
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)
-    if not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
-            pipeline, options, tokenizer, parquet, text), "pretraining-data", progress.corpus_totals(input_stats, inputs)):
-        return []
-    written = [read_metadata(f"{options.output}/{length_folder(length.max_seq_length)}") for length in options.lengths]
+    folders = {length: f"{options.output}/{length_folder(length.max_seq_length)}" for length in options.lengths}
+    outputs = [Output(folder, METADATA_FILE, (SHARD_PATTERN,), options.length_run(length))
+               for length, folder in folders.items()]
+    with StageRun("pretraining-data", options.output, outputs, args.overwrite) as stage, \
+            handoff_space(stage.staging.work) as handoff_folder:
+        pending = {output.folder for output in stage.pending}
+        todo = dataclasses.replace(options, lengths=tuple(length for length in folders if folders[length] in pending),
+                                   handoff=handoff, handoff_folder=handoff_folder if handoff == "files" else "")
+        if pending and not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
+                pipeline, todo, tokenizer, parquet, text, stage.staging), "pretraining-data",
+                progress.corpus_totals(input_stats, inputs)):
+            return []
+    written = [read_metadata(folder) for folder in folders.values()]
     for metadata in written:
+        if f"{options.output}/{length_folder(metadata.max_seq_length)}" not in pending:
+            continue  # complete before this run, and said so
         counters = metadata.counters
         folder = f"{options.output}/{length_folder(metadata.max_seq_length)}"
         print(f"wrote {folder}: {metadata.num_instances} instances in {metadata.num_shards} shards from "
