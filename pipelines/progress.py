@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -62,12 +63,12 @@ class _Tally:
         self._lock = threading.Lock()
         self.counts: Counts = {}
         self.launcher = False  # the launcher reads its tally directly and writes no file
-        self._writer: threading.Thread | None = None
+        self._writer_decided = False
 
     def add(self, key: str, value: int) -> None:
         with self._lock:
             self.counts[key] = self.counts.get(key, 0) + value
-        if self._writer is None and not self.launcher:
+        if not self._writer_decided and not self.launcher:
             self._start_writer()
 
     def snapshot(self) -> Counts:
@@ -79,14 +80,15 @@ class _Tally:
             self.counts = {}
 
     def _start_writer(self) -> None:
-        folder = os.environ.get(FOLDER_VARIABLE)
+        """In a worker process of a DirectRunner job that reports progress (the launcher named a folder)."""
         with self._lock:
-            if self._writer is not None:
+            if self._writer_decided:
                 return
-            self._writer = threading.Thread(target=self._write_every_second, args=(folder,), daemon=True,
-                                            name="bertprep-progress-writer")
+            self._writer_decided = True
+        folder = os.environ.get(FOLDER_VARIABLE)
         if folder:
-            self._writer.start()
+            threading.Thread(target=self._write_every_second, args=(folder,), daemon=True,
+                             name="bertprep-progress-writer").start()
 
     def _write_every_second(self, folder: str) -> None:
         path, written = os.path.join(folder, f"{os.getpid()}.json"), None
@@ -208,11 +210,6 @@ def _amount(quantity: Quantity, value: float) -> str:
     return f"{value / 1e6:,.1f}" if quantity.megabytes else f"{int(value):,}"
 
 
-def _unit(quantity: Quantity) -> tuple[str, str]:
-    """(what follows the amount, the rate's unit)."""
-    return (quantity.label, "MB/s") if quantity.megabytes else (quantity.label, "/s")
-
-
 class Tracker:
     """Turns successive counts of one stage into progress lines (rates and ETAs need the history)."""
 
@@ -234,11 +231,14 @@ class Tracker:
                 self._idle_since[label] = now
         return values
 
+    def _phase(self, values: dict[str, int]) -> Quantity | None:
+        """The last quantity under way whose total is known: the phase the job is in, which the ETA is of."""
+        return next((quantity for quantity in reversed(self.quantities)
+                     if quantity.total and 0 < values[quantity.label] < self._total(quantity, values)), None)
+
     def line(self, counts: Counts, now: float) -> str:
         values = self._values(counts, now)
-        # The ETA belongs to the last quantity under way whose total is known: the phase the job is in.
-        eta_of = next((q for q in reversed(self.quantities)
-                       if q.total and 0 < values[q.label] < self._total(q, values)), None)
+        eta_of = self._phase(values)
         parts = []
         for index, quantity in enumerate(self.quantities):
             value = values[quantity.label]
@@ -250,24 +250,20 @@ class Tracker:
 
     def _with_eta(self, quantity: Quantity, values: dict[str, int], now: float) -> str:
         value, total = values[quantity.label], self._total(quantity, values)
-        label, rate_unit = _unit(quantity)
-        text = f"{_amount(quantity, value)}/{_amount(quantity, total)} {label}"
+        text = f"{_amount(quantity, value)}/{_amount(quantity, total)} {quantity.label}"
         seconds = now - self._idle_since[quantity.label]
         rate = value / seconds if seconds > 0 else 0.0
-        text += f", {rate / 1e6:,.2f} MB/s" if quantity.megabytes else f", {rate:,.0f}{rate_unit}"
+        text += f", {rate / 1e6:,.2f} MB/s" if quantity.megabytes else f", {rate:,.0f}/s"
         text += f", {100 * value / total:.0f}%"
         if rate > 0:
             text += f", ETA {format_duration((total - value) / rate)}"
         return text
 
     def fraction(self, counts: Counts) -> float | None:
-        """Done share of the phase that has an ETA (for a terminal's bar)."""
+        """Done share of the phase under way (for a terminal's bar); None when no phase has a known total."""
         values = {quantity.label: quantity.value(counts) for quantity in self.quantities}
-        for quantity in reversed(self.quantities):
-            total = self._total(quantity, values) if quantity.total else 0
-            if total and 0 < values[quantity.label] < total:
-                return values[quantity.label] / total
-        return None
+        phase = self._phase(values)
+        return values[phase.label] / self._total(phase, values) if phase else None
 
 
 def summary_line(stage: str, counts: Counts, seconds: float) -> str:
@@ -293,6 +289,7 @@ def interval_seconds() -> float:
     try:
         return float(text) if text else DEFAULT_INTERVAL
     except ValueError:
+        logging.warning("%s=%r is not a number of seconds; using %s", INTERVAL_VARIABLE, text, DEFAULT_INTERVAL)
         return DEFAULT_INTERVAL
 
 
@@ -347,6 +344,10 @@ class _Reporter:
                 with contextlib.suppress(Exception):  # a failed poll (network) costs one line, not the job
                     self._polled = counts_from_metrics(result.metrics())
             return self._polled
+        return self.tallies()
+
+    def tallies(self) -> Counts:
+        """This process's tally and those its worker processes wrote."""
         counts = _TALLY.snapshot()
         for key, value in _read_worker_files(self.folder).items():
             counts[key] = counts.get(key, 0) + value
@@ -403,4 +404,10 @@ def report(stage: str, totals: dict[str, int] | None = None,
     result = getattr(reporter.pipeline, "result", None)
     if result is not None:
         seconds = time.monotonic() - reporter.started
-        print(summary_line(stage, counts_from_metrics(result.metrics()), seconds), flush=True)
+        try:
+            counts = counts_from_metrics(result.metrics())
+        except Exception as error:  # a runner without metrics: the tallies are the next best count
+            logging.warning("the job's metrics are not available (%s); the summary counts what the workers reported",
+                            error)
+            counts = reporter.tallies()
+        print(summary_line(stage, counts, seconds), flush=True)
