@@ -145,3 +145,25 @@ def test_a_config_smaller_than_the_vocab_is_refused(case, tmp_path):
 def test_do_lower_case_accepts_the_reference_spellings(flags, lower):
     required = ["--input_file=i", "--output_file=o", "--vocab_file=v", "--bert_config_file=c", "--init_checkpoint=k"]
     assert _parse(required + flags).do_lower_case is lower
+
+
+def test_a_model_name_and_the_reference_tpu_flags(case, tmp_path, capsys):
+    from bert_model.checkpoints import save_checkpoint
+    from bert_model.config import named_config
+    from bert_model.modeling import BertModel
+    from pipelines.cli import main
+
+    model = BertModel(named_config("L-2_H-128", 30522))
+    model.build()
+    checkpoint = save_checkpoint(model, str(tmp_path / "bert_model.ckpt"))
+    output = tmp_path / "features.jsonl"
+    command = ["extract-features", f"--input_file={case['input_file']}", f"--output_file={output}",
+               f"--vocab_file={VOCAB}", "--bert_config_file=bert-tiny", f"--init_checkpoint={checkpoint}",
+               "--layers=-1", "--max_seq_length=32", "--batch_size=8", "--use_tpu=False", "--master=",
+               "--num_tpu_cores=8", "--use_one_hot_embeddings=true"]
+    assert main(command) == 0
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(lines) == len(LINES) and len(lines[0]["features"][0]["layers"][0]["values"]) == 128
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--use_tpu"])
+    assert exit_info.value.code == 2 and "not on a TPU: drop --use_tpu" in capsys.readouterr().err

@@ -4,6 +4,7 @@ SavedModel."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import posixpath
 from pathlib import Path
@@ -17,7 +18,7 @@ from bert_model.checkpoints import save_checkpoint
 from bert_model.classifier import BertClassifier
 from bert_model.classifier_data import ClassifierDataError, convert_examples, get_task
 from bert_model.classifier_export import pair_lengths
-from bert_model.config import BertConfig
+from bert_model.config import BertConfig, named_config
 from bert_model.finetuning import initialize_from_checkpoint
 from bert_model.graph_tokenizer import GraphTokenizer
 from bert_model.modeling import BertPretrainer
@@ -302,3 +303,66 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
     assert not posixpath.exists(str(tmp_path / "out" / "eval_results.json"))
+
+
+def _mrpc_from_sts_b(folder: Path) -> Path:
+    """MRPC's files (which may not be copied here) in MRPC's format, made of the real STS-B sample's pairs:
+    paraphrase when their similarity is 3 or more."""
+    for split in ("train", "dev"):
+        lines = (DATA / "STS-B" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()[1:]
+        rows = [line.split("\t") for line in lines]
+        _write(folder / f"{split}.tsv", ["\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String"] + [
+            f"{int(float(row[9]) >= 3)}\t{2 * i}\t{2 * i + 1}\t{row[7]}\t{row[8]}" for i, row in enumerate(rows)])
+        if split == "dev":
+            _write(folder / "test.tsv", ["index\t#1 ID\t#2 ID\t#1 String\t#2 String"] + [
+                f"{i}\t{2 * i}\t{2 * i + 1}\t{row[7]}\t{row[8]}" for i, row in enumerate(rows)])
+    return folder
+
+
+def test_the_reference_mrpc_command_lines_run_unchanged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """run_classifier.py's README command lines (train and evaluate, then predict), absl booleans included."""
+    base = tmp_path / "uncased_L-2_H-32_A-2"
+    config = BertConfig.from_dict({**TINY, "max_position_embeddings": 128})
+    base.mkdir()
+    config.to_json_file(str(base / "bert_config.json"))
+    pretrainer = BertPretrainer(config)
+    pretrainer.build()
+    save_checkpoint(pretrainer, str(base / "bert_model.ckpt"))
+    (base / "vocab.txt").write_bytes(Path(VOCAB).read_bytes())
+    glue = _mrpc_from_sts_b(tmp_path / "glue_data" / "MRPC")
+    output = f"{tmp_path}/mrpc_output/"
+    caplog.set_level(logging.INFO)
+    assert cli.main(["finetune", "classify", "--task_name=MRPC", "--do_train=true", "--do_eval=true",
+                     f"--data_dir={glue}", f"--vocab_file={base}/vocab.txt",
+                     f"--bert_config_file={base}/bert_config.json", f"--init_checkpoint={base}/bert_model.ckpt",
+                     "--max_seq_length=128", "--train_batch_size=32", "--learning_rate=2e-5",
+                     "--num_train_epochs=3.0", f"--output_dir={output}"]) == 0
+    results = json.loads(Path(output, "eval_results.json").read_text())
+    # 64 training pairs, 3 epochs of batches of 32: 6 steps, as the reference counts them.
+    assert results["global_step"] == 6 and results["num_examples"] == 40
+    assert {"eval_accuracy", "eval_f1", "eval_loss"} <= set(results)
+    assert json.loads(Path(output, "bert_config.json").read_text()) == config.to_dict()
+    progress = [message for message in caplog.messages if message.startswith("step ")]
+    assert progress[0].startswith("step 1/6 (17%): loss ") and progress[-1].startswith("step 6/6 (100%): loss ")
+    assert all("examples/s" in line and "elapsed" in line and "ETA" in line for line in progress)
+
+    assert cli.main(["finetune", "classify", "--task_name=MRPC", "--do_predict=true", f"--data_dir={glue}",
+                     f"--vocab_file={base}/vocab.txt", f"--bert_config_file={base}/bert_config.json",
+                     f"--init_checkpoint={output}model.ckpt-6", "--max_seq_length=128",
+                     f"--output_dir={output}"]) == 0
+    lines = Path(output, "test_results.tsv").read_text().splitlines()
+    assert len(lines) == 40 and all(len(line.split("\t")) == 2 for line in lines)
+
+
+def test_a_model_name_and_the_reference_tpu_flags(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    common = ["finetune", "classify", "--task_name=sst-2", f"--data_dir={DATA / 'SST-2'}", f"--vocab_file={VOCAB}",
+              "--max_seq_length=16", f"--output_dir={tmp_path / 'out'}", "--num_train_epochs=0.1",
+              "--do_train=true", "--do_lower_case=True"]
+    for flags, message in ((["--bert_config_file=L-2_H-96"], "L-2_H-96 does not exist; give a bert_config.json or"),
+                           (["--bert_config_file=bert-tiny", "--use_tpu=true"], "needs the TPU's name")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([*common, *flags])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert cli.main([*common, "--bert_config_file=L-2_H-128", "--use_tpu=False", "--num_tpu_cores=8",
+                     "--tpu_zone=us-central1-b", "--iterations_per_loop=2"]) == 0
+    assert BertConfig.from_json_file(str(tmp_path / "out" / "bert_config.json")) == named_config("bert-tiny", 30522)

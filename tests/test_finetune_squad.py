@@ -48,9 +48,10 @@ def tokenizer() -> FullTokenizer:
     return FullTokenizer(VOCAB, do_lower_case=True)
 
 
-def _squad11(path: Path) -> Path:
-    """The answerable questions of the sample as a SQuAD 1.1 file (no is_impossible, no plausible answers)."""
-    data = json.loads(SQUAD.read_text(encoding="utf-8"))
+def _squad11(path: Path, source: Path = SQUAD) -> Path:
+    """The answerable questions of the sample (or of `source`) as a SQuAD 1.1 file (no is_impossible, no
+    plausible answers)."""
+    data = json.loads(source.read_text(encoding="utf-8"))
     for article in data["data"]:
         for paragraph in article["paragraphs"]:
             paragraph["qas"] = [{key: qa[key] for key in ("id", "question", "answers")}
@@ -323,3 +324,32 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
             cli.main(["finetune", "squad", *common, *args])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_the_reference_squad_command_line_runs_unchanged(tmp_path: Path) -> None:
+    """run_squad.py's README command line for SQuAD 1.1 (absl booleans, the reference's lengths)."""
+    base = tmp_path / "uncased_L-2_H-32_A-2"
+    base.mkdir()
+    config = BertConfig.from_dict({**TINY, "max_position_embeddings": 512})
+    config.to_json_file(str(base / "bert_config.json"))
+    pretrainer = BertPretrainer(config)
+    pretrainer.build()
+    save_checkpoint(pretrainer, str(base / "bert_model.ckpt"))
+    (base / "vocab.txt").write_bytes(Path(VOCAB).read_bytes())
+    squad_dir = tmp_path / "squad"
+    squad_dir.mkdir()
+    train_file = _squad11(squad_dir / "train-v1.1.json", _subset(tmp_path / "train-v2.0.json", 2))
+    dev_file = _squad11(squad_dir / "dev-v1.1.json", _subset(tmp_path / "dev-v2.0.json", 1))
+    output = f"{tmp_path}/squad_base/"
+    assert cli.main(["finetune", "squad", f"--vocab_file={base}/vocab.txt",
+                     f"--bert_config_file={base}/bert_config.json", f"--init_checkpoint={base}/bert_model.ckpt",
+                     "--do_train=True", f"--train_file={train_file}", "--do_predict=True",
+                     f"--predict_file={dev_file}", "--train_batch_size=12", "--learning_rate=3e-5",
+                     "--num_train_epochs=2.0", "--max_seq_length=384", "--doc_stride=128",
+                     f"--output_dir={output}"]) == 0
+    questions = read_squad_examples(str(train_file), True, False)[0]
+    predictions = json.loads(Path(output, "predictions.json").read_text())
+    assert set(predictions) == {example.qas_id for example in read_squad_examples(str(dev_file), False, False)[0]}
+    scores = json.loads(Path(output, "eval_results.json").read_text())
+    assert scores["global_step"] == int(len(questions) / 12 * 2.0) and 0 <= scores["f1"] <= 100
+    assert not Path(output, "null_odds.json").exists()  # SQuAD 1.1
