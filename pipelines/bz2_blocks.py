@@ -254,17 +254,8 @@ class _Reader:
     def run(self) -> Iterator[bytes | Bz2Gap]:
         stream_start = 0  # byte offset
         while True:
-            if self._decoder is None:
-                if self._compressed.starts_stream(stream_start):
-                    self._start(8 * stream_start, synthetic_header=False)
-                    self._verified = 8 * stream_start + 8 * len(_STREAM_HEADER)
-                else:
-                    self._compressed.ensure(stream_start + 1)
-                    if self._compressed.end <= stream_start:
-                        return
-                    self._damage = self._damage or (8 * stream_start, "no bzip2 stream header")
-                    if not (yield from self._resync(8 * stream_start)):
-                        return
+            if self._decoder is None and not (yield from self._begin_stream(stream_start)):
+                return
             magic = self._compressed.next_magic(self._last_cut)
             cut = magic[0] if magic else 8 * self._compressed.end
             try:
@@ -289,6 +280,18 @@ class _Reader:
                     self._decoder = None
                     stream_start = stream_end
                     self._verified = 8 * stream_end
+
+    def _begin_stream(self, start: int) -> Iterator[Bz2Gap]:
+        """Starts a decoder at byte `start`, where a stream should begin; False at the end of input."""
+        if self._compressed.starts_stream(start):
+            self._start(8 * start, synthetic_header=False)
+            self._verified = 8 * start + 8 * len(_STREAM_HEADER)
+            return True
+        self._compressed.ensure(start + 1)
+        if self._compressed.end <= start:
+            return False
+        self._damage = self._damage or (8 * start, "no bzip2 stream header")
+        return (yield from self._resync(8 * start))
 
     def _start(self, origin: int, synthetic_header: bool) -> None:
         self._decoder = _Decoder(self._compressed, origin, synthetic_header)
