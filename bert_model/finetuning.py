@@ -305,6 +305,8 @@ class Finetuner:
         pacer = LoopPacer(self.step, options.train_steps, options.steps_per_loop, options.save_checkpoints_steps,
                           options.batch_size * options.accumulation_steps, options.progress_seconds)
         results: dict[str, float] = {}
+        if self.step < options.train_steps:
+            _log.info("%s", pacer.start_line())
         while self.step < options.train_steps:
             steps = pacer.next_steps()
             start = time.perf_counter()

@@ -360,6 +360,7 @@ class PretrainingRun:
         pacer = LoopPacer(step, options.train_steps, options.steps_per_loop, options.save_checkpoints_steps,
                           options.batch_size * options.accumulation_steps, options.progress_seconds)
         results: dict[str, float] = {}
+        _log.info("%s", pacer.start_line())
         while step < options.train_steps:
             steps = pacer.next_steps()
             start = time.perf_counter()

@@ -80,6 +80,12 @@ class LoopPacer:
         per_step = self.seconds_per_step
         return None if per_step is None else (self.train_steps - self.step) * per_step
 
+    def start_line(self) -> str:
+        """What is logged before the first call, which traces the loop before its one step (a minute or more
+        for a large model on a CPU)."""
+        return (f"step {self.step}/{self.train_steps}: tracing the training loop and running one step; a "
+                "progress line follows every call")
+
     def line(self, details: str) -> str:
         """"step 120/1000 (12%): DETAILS; 85.3 examples/s, elapsed 0:01:05, ETA 0:07:58"."""
         eta = self.eta()

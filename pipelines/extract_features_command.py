@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 from pipelines.cli_common import UsageError
 from pipelines.cli_flags import add_bool_flag, add_lower_case_flag, add_vocab_file_flag
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    begin = time.perf_counter()  # wall time includes importing TensorFlow
     from bert_model.tf_env import import_tensorflow
 
     # Imported here so that the other subcommands start without TensorFlow.
@@ -52,7 +54,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from bert_model.config import ConfigError, load_config
     from bert_model.extract_features import FeatureError, extract_features, parse_layers
     from bert_model.modeling import BertModel
+    from bert_model.progress import format_duration
     from vocab.tokenization import FullTokenizer, VocabError
+
 
     if beam_args:
         raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
@@ -72,5 +76,6 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except (ConfigError, CheckpointError, FeatureError, VocabError, tf.errors.NotFoundError) as error:
         raise UsageError(str(error)) from None
     _log.info("wrote features of %d lines to %s", count, args.output_file)
-    print(f"wrote {args.output_file}: {count} lines, layers {args.layers}")
+    print(f"wrote {args.output_file}: {count} lines, layers {args.layers}; wall time "
+          f"{format_duration(time.perf_counter() - begin)}")
     return 0

@@ -79,6 +79,7 @@ def _task(args: argparse.Namespace) -> Task:
 
 
 def run(args: argparse.Namespace) -> int:
+    begin = time.perf_counter()  # wall time includes importing TensorFlow
     from bert_model.tf_env import import_tensorflow
 
     # Imported here so that the other commands start without TensorFlow.
@@ -91,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
     from bert_model.progress import format_duration
     from vocab.tokenization import FullTokenizer, VocabError
 
-    begin = time.perf_counter()
     if not (args.do_train or args.do_eval or args.do_predict):
         raise UsageError("give at least one of --do_train, --do_eval, --do_predict")
     try:

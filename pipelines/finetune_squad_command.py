@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    begin = time.perf_counter()  # wall time includes importing TensorFlow
     from bert_model.tf_env import import_tensorflow
 
     # Imported here so that the other commands start without TensorFlow.
@@ -73,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     from bert_model.squad_postprocess import DecodingOptions
     from vocab.tokenization import FullTokenizer, VocabError
 
-    begin = time.perf_counter()
     if args.verbose_logging:
         logging.getLogger("bert_model.squad_postprocess").setLevel(logging.DEBUG)
     if not (args.do_train or args.do_predict):

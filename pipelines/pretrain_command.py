@@ -191,6 +191,7 @@ def _vocab_size(args: argparse.Namespace, files: PretrainingFiles) -> int:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    begin = time.perf_counter()  # wall time includes importing TensorFlow
     from bert_model.tf_env import import_tensorflow
 
     # Imported here so that the other subcommands start without TensorFlow.
@@ -204,7 +205,6 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from bert_model.progress import format_duration
     from vocab.tokenization import VocabError
 
-    begin = time.perf_counter()
     if beam_args:
         raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
     if not (args.do_train or args.do_eval):

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import posixpath
+import re
 from pathlib import Path
 
 import numpy as np
@@ -342,7 +343,8 @@ def test_the_reference_mrpc_command_lines_run_unchanged(tmp_path: Path, caplog: 
     assert results["global_step"] == 6 and results["num_examples"] == 40
     assert {"eval_accuracy", "eval_f1", "eval_loss"} <= set(results)
     assert json.loads(Path(output, "bert_config.json").read_text()) == config.to_dict()
-    progress = [message for message in caplog.messages if message.startswith("step ")]
+    assert "step 0/6: tracing the training loop and running one step" in caplog.text
+    progress = [message for message in caplog.messages if re.match(r"step \d+/6 \(", message)]
     assert progress[0].startswith("step 1/6 (17%): loss ") and progress[-1].startswith("step 6/6 (100%): loss ")
     assert all("examples/s" in line and "elapsed" in line and "ETA" in line for line in progress)
 

@@ -108,6 +108,8 @@ def test_the_reference_command_line_trains_evaluates_and_reports(reference_run):
     steps = [int(match[1]) for match in progress]
     assert steps[0] == 1 and steps[-1] == 20 and steps == sorted(set(steps))
     assert progress[-1][3] != "after the next call"
+    assert lines.index("step 0/20: tracing the training loop and running one step; a progress line follows "
+                       "every call") < lines.index(progress[0][0])
     assert any(line.startswith("trained steps 0 to 20 in ") for line in lines)
 
 
