@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import os
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -102,6 +103,8 @@ def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict, dict[
             parquet.extend(documents)
             sizes.update((path, stats[folder][FILE_BYTES][path[len(folder) + 1:]]) for path in documents)
             continue
+        if FileSystems.get_scheme(pattern) is None:  # Beam matches no relative glob without a folder ("b*.txt")
+            pattern = os.path.abspath(pattern)
         matched = {m.path: m.size_in_bytes for result in FileSystems.match([pattern]) for m in result.metadata_list}
         if not matched:
             raise UsageError(f"--input {value!r} matched no files (looked for {pattern})")
