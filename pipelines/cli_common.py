@@ -39,7 +39,8 @@ def add_input_arguments(parser: argparse.ArgumentParser, required: bool = True) 
     io.add_argument("--text_split", choices=TEXT_SPLITS, default="file",
                     help="text: inputs: one document per file, or one per block separated by a blank line")
     io.add_argument("--max_page_bytes", type=int, default=ReadOptions.max_page_bytes,
-                    help="wiki pages and JSONL records larger than this are recorded as errors and skipped")
+                    help="wiki pages and JSONL records larger than this are recorded as errors and skipped; "
+                    "a longer text of another kind is cut into documents of this many characters (counted)")
     io.add_argument("--max_file_bytes", type=int, default=ReadOptions.max_file_bytes,
                     help="books and text files larger than this are recorded as errors and skipped")
     io.add_argument("--multistream_chunk_mb", type=float, default=ReadOptions.chunk_bytes / 2**20,

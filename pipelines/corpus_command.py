@@ -124,6 +124,9 @@ def print_summary(summary: dict, output: str) -> None:
     if summary["errors"]:
         reasons = ", ".join(f"{k} {v}" for k, v in summary["error_reasons"].items())
         print(f"{summary['errors']} malformed records ({reasons}) are listed in {output}/errors-*.jsonl")
+    if summary.get("repaired"):
+        repairs = ", ".join(f"{k} {v}" for k, v in summary["repaired"].items())
+        print(f"repaired and kept: {repairs} (per input in {output}/{stats.STATS_FILE})")
     if not stats.reconciles(summary):
         print("warning: counts do not reconcile; please report this", file=sys.stderr)
     print(f"wrote {output}/documents-*.parquet and {output}/{stats.STATS_FILE}")

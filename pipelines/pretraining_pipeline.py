@@ -94,12 +94,32 @@ class PretrainingOptions:
     docs_per_range: int = _DOCS_PER_RANGE  # documents a worker holds at once while pairing
     handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
     handoff_folder: str = ""  # where "files" puts it (pipelines.handoff.handoff_folder)
+    # The reference's --output_file: the one length's shards under these names, directly in `output` with
+    # metadata.json beside them, instead of seqL/part-*.
+    shard_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.handoff not in HANDOFFS:
             raise ValueError(f"unknown handoff {self.handoff!r}; use one of {', '.join(HANDOFFS)}")
         if self.handoff == "files" and not self.handoff_folder:
             raise ValueError("the files handoff needs a handoff_folder")
+        if self.shard_files and (len(self.lengths) > 1 or self.num_shards != len(self.shard_files)):
+            raise ValueError("named shard files hold one length, one shard each")
+
+    def length_dir(self, size: int) -> str:
+        """The folder of one length's shards and metadata.json, relative to `output` ("" for `output`)."""
+        return "" if self.shard_files else length_folder(size)
+
+    def shard_names(self, size: int, num_shards: int) -> list[str]:
+        """The names of one length's shards in its folder."""
+        if self.shard_files:
+            return list(self.shard_files)
+        return [shard_name(shard, num_shards, self.compression) for shard in range(num_shards)]
+
+    def in_length_dir(self, size: int, name: str) -> str:
+        """A file of one length's folder, relative to `output`."""
+        folder = self.length_dir(size)
+        return f"{folder}/{name}" if folder else name
 
     @property
     def nsp(self) -> bool:
@@ -111,6 +131,7 @@ class PretrainingOptions:
         return run_identity("pretraining-data", {
             **asdict(length), "dupe_factor": self.dupe_factor, "seed": self.seed, "do_lower_case": self.do_lower_case,
             "num_shards": self.num_shards, "compression": self.compression, "vocab_sha256": self.vocab_sha256,
+            "shard_files": list(self.shard_files),
         }, self.inputs)
 
 
@@ -440,16 +461,11 @@ class FulfilRequests(_MakesInstances):
 # ---------------------------------------------------------------------------
 
 
-def _shard_file(size: int, shard: int, num_shards: int, compression: str | None) -> str:
-    """A shard's path relative to the stage's output folder."""
-    return f"{length_folder(size)}/{shard_name(shard, num_shards, compression)}"
-
-
-def _write_shard(staging: Staging, size: int, shard: int, num_shards: int, pieces: list,
-                 compression: str | None) -> tuple[int, int, int, int]:
+def _write_shard(staging: Staging, options: PretrainingOptions, size: int, shard: int, num_shards: int,
+                 pieces: list) -> tuple[int, int, int, int]:
     """Writes the shard under its temporary name, then puts it in place: (length, shard, instances, bytes)."""
-    relative = _shard_file(size, shard, num_shards, compression)
-    count = write_shard(staging.temporary(relative), pieces, compression)
+    relative = options.in_length_dir(size, options.shard_names(size, num_shards)[shard])
+    count = write_shard(staging.temporary(relative), pieces, options.compression)
     return size, shard, count, staging.publish(relative)
 
 
@@ -457,12 +473,12 @@ class WriteShards(beam.DoFn):
     """((length, shard), ShardPieces or SpilledPieces) -> (length, shard, instances, bytes), after writing
     the shard."""
 
-    def __init__(self, staging: Staging, compression: str | None) -> None:
-        self.staging, self.compression = staging, compression
+    def __init__(self, staging: Staging, options: PretrainingOptions) -> None:
+        self.staging, self.options = staging, options
 
     def process(self, element, layout: Layout):
         (size, shard), pieces = element
-        written = _write_shard(self.staging, size, shard, layout.shards[size], list(pieces), self.compression)
+        written = _write_shard(self.staging, self.options, size, shard, layout.shards[size], list(pieces))
         progress.counter("bertprep.pretraining", f"seq{size}_instances_written").inc(written[2])
         yield written
 
@@ -484,8 +500,8 @@ def write_metadata(written: list[tuple[int, int, int, int]], counts: dict, layou
         num_shards = layout.shards[size]
         done = {shard: (count, nbytes) for written_size, shard, count, nbytes in written if written_size == size}
         for shard in sorted(set(range(num_shards)) - set(done)):
-            done[shard] = _write_shard(staging, size, shard, num_shards, [], options.compression)[2:]
-        names = [shard_name(shard, num_shards, options.compression) for shard in range(num_shards)]
+            done[shard] = _write_shard(staging, options, size, shard, num_shards, [])[2:]
+        names = options.shard_names(size, num_shards)
         own = {name: value for name, value in counts.items() if not name.startswith("seq") or
                name.startswith(f"seq{size}_")}
         metadata = DatasetMetadata(
@@ -498,7 +514,7 @@ def write_metadata(written: list[tuple[int, int, int, int]], counts: dict, layou
             files=names, counters=own, input_stats=options.input_stats,
             file_bytes={name: done[shard][1] for shard, name in enumerate(names)}, run=options.length_run(length),
         )
-        relative = f"{length_folder(size)}/{METADATA_FILE}"
+        relative = options.in_length_dir(size, METADATA_FILE)
         staging.write(relative, metadata.to_json().encode("utf-8"))
         paths.append(f"{staging.output}/{relative}")
     return paths
@@ -555,7 +571,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingOptions, tokeniz
         (made.instances, finished.instances)
         | "AllInstances" >> beam.Flatten()
         | "GroupShards" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShards(staging, options.compression), layout)
+        | "WriteShards" >> beam.ParDo(WriteShards(staging, options), layout)
     )
     vocab_size = len(tokenizer.vocab)
     return (
