@@ -6,6 +6,9 @@ import dataclasses
 import hashlib
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -152,7 +155,23 @@ def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict, dict[
             raise UsageError(f"--input {value!r} matched no files (looked for {pattern})")
         target.extend(sorted(matched))
         sizes.update(matched)
+    check_documents_files(parquet)
     return parquet, text, stats, sizes
+
+
+def check_documents_files(paths: list[str]) -> None:
+    """Reads every Parquet footer before the pipeline starts: a damaged or foreign file is named now, not in a
+    worker's traceback after the other files were read."""
+    for path in paths:
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                columns = pq.read_schema(handle).names
+        except (pa.ArrowException, OSError) as error:
+            raise UsageError(f"--input {path} is not a readable Parquet file ({error})") from None
+        missing = [name for name in pretraining_pipeline.DOCUMENT_COLUMNS if name not in columns]
+        if missing:
+            raise UsageError(f"--input {path} has no {' or '.join(missing)} column: it is not the corpus stage's "
+                             "documents (give reference-format text as --input_file or bert-text:PATTERN)")
 
 
 def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer, str]:

@@ -71,6 +71,7 @@ from pipelines.shard_writer import shard_piece, write_shard
 from vocab.tokenization import FullTokenizer
 
 BERT_TEXT = "bert-text"
+DOCUMENT_COLUMNS = ("id", "sentences")  # what this stage reads of the corpus stage's Parquet documents
 _DOCS_PER_RANGE = 32
 _MAX_RANGES = 1 << 20  # beyond ~32M documents, ranges grow instead of the side input
 _SHARD_BYTES = 64 * 2**20  # automatic sharding target
@@ -205,7 +206,7 @@ class ReadPretrainingDocuments(beam.PTransform):
             parts.append(
                 pipeline
                 | "ParquetFiles" >> beam.Create(self.parquet_files)
-                | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=["id", "sentences"])
+                | "ReadParquet" >> beam.io.ReadAllFromParquet(columns=list(DOCUMENT_COLUMNS))
                 | "IdAndSentences" >> beam.Map(lambda row: (row["id"], list(row["sentences"] or ())))
             )
         if self.text_files:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -275,6 +276,14 @@ def test_bad_inputs_are_refused_or_counted(tmp_path, capsys):
     assert "matched no files" in _refusal(capsys, tmp_path / "b", inputs=(f"bert-text:{tmp_path}/missing*.txt",))
     assert "uncased" in _refusal(capsys, tmp_path / "c", "--no-do_lower_case")
     assert "MAX_SEQ_LENGTH" in _refusal(capsys, tmp_path / "d", "--lengths", "128")
+    # A damaged Parquet file, and one that is not the corpus stage's, are named before any work.
+    cut, foreign = tmp_path / "cut.parquet", tmp_path / "foreign.parquet"
+    pq.write_table(documents_table([Document("d", "i", "s", sentences=["One sentence.", "Two."])]), cut)
+    cut.write_bytes(cut.read_bytes()[:-20])
+    pq.write_table(pa.table({"text": ["no sentences column"]}), foreign)
+    assert f"{cut} is not a readable Parquet file" in _refusal(capsys, tmp_path / "p", inputs=(str(cut),))
+    assert "has no id or sentences column" in _refusal(capsys, tmp_path / "q", inputs=(str(foreign),))
+    assert not (tmp_path / "p" / "seq128").exists()
     # One document of one long sentence, one of punctuation only that tokenizes to nothing... and the rest.
     odd = tmp_path / "odd.txt"
     odd.write_text(" ".join(["word"] * 300) + "\n\n\u200b\n\nshort one.\nand two.\n")
