@@ -2,7 +2,7 @@
 run_pretraining.py's --input_file names them (comma-separated files and globs).
 
 A folder is described by its metadata.json, and so are files that `pretraining-data --output_file` wrote
-(FILE.metadata.json beside the first); the run is checked against it (`input_pipeline.check_metadata`).
+(metadata.json beside them); the run is checked against it (`input_pipeline.check_metadata`).
 Files without one, such as the reference create_pretraining_data.py's output, are read with the lengths the
 run's flags give (the reference's defaults 128 and 20), and the first record of every file is checked against
 them before training, so a mismatch names the file and both lengths instead of failing inside TensorFlow.
@@ -54,6 +54,7 @@ class PretrainingFiles:
     paths: tuple[str, ...]
     compression: str  # TFRecordDataset's compression_type
     metadata: DatasetMetadata | None
+    metadata_folder: str = ""  # the folder of the metadata.json, where there is one
 
     def lengths(self, max_seq_length: int | None, max_predictions_per_seq: int | None) -> tuple[int, int]:
         """The run's (max_seq_length, max_predictions_per_seq): the given ones, else the metadata's, else the
@@ -76,7 +77,8 @@ def open_files(location: str) -> PretrainingFiles:
         compression = _COMPRESSION_TYPES.get(metadata.compression, "")
     else:
         compression = _detect_compression(paths)
-    return PretrainingFiles(location, tuple(paths), compression, metadata)
+    return PretrainingFiles(location, tuple(paths), compression, metadata,
+                            posixpath.dirname(paths[0]) if metadata else "")
 
 
 def _open_folder(folder: str) -> PretrainingFiles:
@@ -89,7 +91,7 @@ def _open_folder(folder: str) -> PretrainingFiles:
                                        f"'{folder.rstrip('/')}/*.tfrecord*'") from None
         raise
     return PretrainingFiles(folder, tuple(shard_paths(folder, metadata)),
-                            _COMPRESSION_TYPES.get(metadata.compression, ""), metadata)
+                            _COMPRESSION_TYPES.get(metadata.compression, ""), metadata, folder)
 
 
 def _expand(location: str) -> list[str]:
@@ -106,10 +108,11 @@ def _expand(location: str) -> list[str]:
 
 
 def _metadata_of(paths: list[str]) -> DatasetMetadata | None:
-    """The metadata that lists every one of `paths`: FILE.metadata.json beside the first (pretraining-data
-    --output_file) or the folder's metadata.json; None when there is none."""
+    """The metadata that lists every one of `paths`: the metadata.json of their folder (a pretraining-data
+    folder, or the files of its --output_file), or FILE.metadata.json beside the first; None when there is
+    none."""
     folder = posixpath.dirname(paths[0])
-    for candidate in (f"{paths[0]}.{METADATA_FILE}", posixpath.join(folder, METADATA_FILE)):
+    for candidate in (posixpath.join(folder, METADATA_FILE), f"{paths[0]}.{METADATA_FILE}"):
         if not tf.io.gfile.exists(candidate):
             continue
         with tf.io.gfile.GFile(candidate, "r") as handle:
@@ -146,7 +149,7 @@ def check_files(files: PretrainingFiles, max_seq_length: int, max_predictions_pe
     """Raises PretrainingDataError, naming the file and both values, when the data does not fit the run: its
     metadata, else the first record of every file."""
     if files.metadata is not None:
-        check_metadata(files.metadata, files.location, max_seq_length, max_predictions_per_seq, vocab_size,
+        check_metadata(files.metadata, files.metadata_folder, max_seq_length, max_predictions_per_seq, vocab_size,
                        next_sentence)
         return
     for path in files.paths:

@@ -198,3 +198,22 @@ def test_tensorboard_serves_the_logs(reference_run, tmp_path):
         server.wait(timeout=30)
     assert {"loss", "masked_lm_loss", "next_sentence_loss", "learning_rate", "examples_per_second"} <= set(tags["train"])
     assert REFERENCE_METRICS - {"global_step"} <= set(tags["eval"])
+
+
+def test_the_two_reference_command_lines_chain(tmp_path, capsys):
+    """create_pretraining_data.py's command line, then run_pretraining.py's on its output: the metadata.json
+    written beside the file describes it (sizes and lengths checked, vocab_size for a model name)."""
+    examples = tmp_path / "tf_examples.tfrecord"
+    assert main(["pretraining-data", f"--input_file={BOOKS}", f"--output_file={examples}", f"--vocab_file={VOCAB}",
+                 "--do_lower_case=True", "--max_seq_length=128", "--max_predictions_per_seq=20",
+                 "--masked_lm_prob=0.15", "--random_seed=12345", "--dupe_factor=1"]) == 0
+    command = _reference_command(str(examples), tmp_path / "pretraining_output", "bert-tiny",
+                                 "--num_train_steps=2", "--num_warmup_steps=1", "--do_eval=False")
+    error = _refused([*command, "--max_seq_length=512"], capsys)
+    assert f"{tmp_path}/metadata.json: max_seq_length is 128 in the data but 512" in error
+    assert main(command) == 0
+    assert json.loads((tmp_path / "pretraining_output" / "bert_config.json").read_text())["vocab_size"] == 30522
+    with examples.open("ab") as handle:
+        handle.write(b"\0" * 10)
+    error = _refused(command, capsys)
+    assert "tf_examples.tfrecord has" in error and "bytes, not the" in error
