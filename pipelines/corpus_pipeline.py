@@ -18,7 +18,7 @@ from pipelines import dedup, document_writer, progress, stats
 from pipelines.inputs import InputFile
 from pipelines.output_folder import Staging
 from pipelines.quality_filters import QualityThresholds, sentences_drop_reason, text_drop_reason
-from pipelines.records import DROPPED, ERROR, KEPT, Document, ErrorRecord, MalformedInput, Outcome
+from pipelines.records import DROPPED, ERROR, KEPT, REPAIRED, Document, ErrorRecord, MalformedInput, Outcome
 from pipelines.segmentation import SentenceSegmenter
 from pipelines.sources import ReadOptions, plan_dump_ranges, read_dump_range, read_file
 from pipelines.text_normalization import normalize_text
@@ -54,9 +54,11 @@ def _count(status: str, reason: str, value: int = 1) -> None:
 
 
 def _counted_reads(records: Iterable[Document | Outcome | ErrorRecord]) -> Iterator:
-    """The records of a reader, counted as `read` one by one (a live count for the progress lines)."""
+    """The records of a reader, counted as `read` one by one (a live count for the progress lines); a repair
+    inside a record is not a record."""
     for record in records:
-        _count(READ, "")
+        if not (isinstance(record, Outcome) and record.status == REPAIRED):
+            _count(READ, "")
         yield record
 
 

@@ -134,3 +134,17 @@ def test_an_eta_belongs_to_the_phase_under_way():
     assert tracker.line(writing, now=30.0).endswith(
         "800 instances made · 300/800 instances written, 30/s, 38%, ETA 16.7s")
     assert progress.format_duration(3725) == "1h02m"
+
+
+def test_a_repaired_book_is_read_once_in_the_counts(tmp_path, capsys, monkeypatch):
+    # A few invalid bytes in a UTF-8 book: repaired inside the one record, not a second record read.
+    damaged = tmp_path / "damaged.txt"
+    text = BOOK.read_bytes()
+    damaged.write_bytes(text[:5000] + b"\xff\xfe" + text[5000:])
+    monkeypatch.setenv(progress.INTERVAL_VARIABLE, "0.2")
+    assert main(["corpus", f"--input=gutenberg:{damaged}", "--output", str(tmp_path / "corpus")]) == 0
+    captured = capsys.readouterr()
+    stats = json.loads((tmp_path / "corpus" / "stats.json").read_text())
+    assert stats["repaired"] and stats["read"] == 1
+    assert _amounts(_summary("corpus", captured.out))["read"] == 1
+    assert all(int(m.group(1)) <= 1 for m in re.finditer(r" · ([\d,]+) read", captured.err))
