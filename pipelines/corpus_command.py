@@ -105,17 +105,18 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     output = Output(options.output, stats.STATS_FILE, corpus_pipeline.OUTPUT_PATTERNS,
                     run_identity("corpus", command_parameters(args), {f.path: f.size for f in files}))
     with StageRun("corpus", options.output, [output], args.overwrite) as stage:
-        if stage.pending and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
+        made = bool(stage.pending)
+        if made and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
                 pipeline, files, options, parameters, stage.staging, output.run), "corpus",
                 progress.file_totals(files)):
             return 0
     with FileSystems.open(f"{options.output}/{stats.STATS_FILE}") as handle:
         summary = json.loads(handle.read())
-    print_summary(summary, options.output)
+    print_summary(summary, options.output, made)
     return 0
 
 
-def print_summary(summary: dict, output: str) -> None:
+def print_summary(summary: dict, output: str, made: bool = True) -> None:
     dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items()) or "none"
     print(
         f"read {summary['read']}, kept {summary['kept']} documents ({summary['sentences']} sentences, "
@@ -129,4 +130,4 @@ def print_summary(summary: dict, output: str) -> None:
         print(f"repaired and kept: {repairs} (per input in {output}/{stats.STATS_FILE})")
     if not stats.reconciles(summary):
         print("warning: counts do not reconcile; please report this", file=sys.stderr)
-    print(f"wrote {output}/documents-*.parquet and {output}/{stats.STATS_FILE}")
+    print(f"{'wrote' if made else 'kept'} {output}/documents-*.parquet and {output}/{stats.STATS_FILE}")

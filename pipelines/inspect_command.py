@@ -35,6 +35,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         raise UsageError(f"unknown arguments {' '.join(beam_args)} (inspect runs no Beam pipeline)")
     if args.examples < 0:
         raise UsageError("--examples must be 0 or more")
+    from bert_model.tf_env import import_tensorflow
+
+    import_tensorflow()  # before inspect_data reads with tf.data: without the CUDA noise of a CPU-only machine
     try:
         report = inspect_data.read_report(args.folder, vocab=args.vocab_file, examples=args.examples,
                                           max_instances=args.max_instances)

@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_vocab(vocab_path: str, config_path: str | None) -> str:
     """A one-line verdict; raises UsageError saying what to change."""
-    import tensorflow as tf
+    from bert_model.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
 
     from vocab.tokenization import VocabError, load_vocab
 
@@ -116,7 +118,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     output = Output(options.output, vocab_pipeline.STATS_FILE, (vocab_pipeline.VOCAB_FILE,),
                     run_identity("vocab", command_parameters(args), {f.path: f.size for f in files}))
     with StageRun("vocab", options.output, [output], args.overwrite) as stage:
-        if stage.pending:
+        made = bool(stage.pending)
+        if made:
             if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(
                     pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files)):
                 return 0
@@ -127,7 +130,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         result = json.loads(handle.read())
     heldout = result["heldout"]
     print(
-        f"wrote {options.output}/{vocab_pipeline.VOCAB_FILE} ({result['vocab_size']} tokens, {options.method}, "
+        f"{'wrote' if made else 'kept'} {options.output}/{vocab_pipeline.VOCAB_FILE} ({result['vocab_size']} tokens, {options.method}, "
         f"learned in {result['learning_seconds']} s from {result['distinct_words']} distinct words); "
         f"{'held-out' if heldout['held_out_documents'] else 'training'} UNK rate {heldout['unk_rate']:.4%}, "
         f"{heldout['pieces_per_word']:.3f} pieces per word"
