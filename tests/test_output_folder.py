@@ -13,12 +13,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines import output_folder, vocab_command
 from pipelines.cli import main
 from pipelines.output_folder import CLAIM_FILE, WORK_PREFIX
+from pipelines.document_writer import documents_table
 from pipelines.pretraining_metadata import DatasetMetadata
+from pipelines.records import Document
 
 DATA = Path(__file__).parent / "data"
 VOCAB = str(DATA / "vocab" / "bert-base-uncased-vocab.txt")
@@ -209,10 +212,17 @@ def test_removal_never_follows_a_symlink_out_of_the_folder(tmp_path):
 
 
 def test_a_failing_run_leaves_no_record_no_shard_and_no_work_folder(tmp_path):
+    # Its footer is whole (the command checks footers before it starts), its data pages are not: the pipeline
+    # fails while it runs.
     broken = tmp_path / "documents-00000-of-00001.parquet"
-    broken.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    documents = [Document(f"d{i}", "i", "s", sentences=tuple(f"Sentence {j} of {i}." for j in range(30)))
+                 for i in range(50)]
+    pq.write_table(documents_table(documents), broken)
+    data = bytearray(broken.read_bytes())
+    data[200:400] = b"\xff" * 200
+    broken.write_bytes(bytes(data))
     out = tmp_path / "out"
-    with pytest.raises(Exception, match="[Pp]arquet"):
+    with pytest.raises(Exception, match="[Cc]orrupt"):
         pretraining(out, "--handoff", "files", inputs=(f"bert-text:{BOOKS}", str(broken)))
     assert not list(out.rglob("metadata.json")) and not list(out.rglob("part-*")) and no_work_folders(out)
     assert pretraining(out) == 0  # nothing left in the way

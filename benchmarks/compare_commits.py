@@ -1,0 +1,66 @@
+"""One `bertprep` command run from this checkout and from an earlier commit, alternately, in one session.
+
+Absolute times on a shared machine swing from day to day, so a change is judged by the ratio of the two
+medians measured side by side. The earlier commit is checked out as a git worktree under /tmp (its C
+extensions built in place) and run with the same interpreter and installed packages.
+
+    python benchmarks/compare_commits.py --base 1b29b63 --repeats 3 -- \\
+        corpus --input "wikipedia:tests/data/wikipedia/*.bz2" --input "gutenberg:tests/data/gutenberg/*.txt"
+
+Every run writes into a fresh temporary --output (appended to the command); the command line must be valid
+for both versions.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def checkout(revision: str) -> Path:
+    """A worktree of `revision` with its compiled extensions, made once and reused."""
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", revision], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"bertprep-{commit}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit], check=True)
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, check=True,
+                       capture_output=True)
+    return tree
+
+
+def timed_run(tree: Path, command: list[str]) -> float:
+    """Wall seconds of one run of the command from `tree`, into a fresh output folder."""
+    with tempfile.TemporaryDirectory() as output:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pipelines.cli", *command, "--output", f"{output}/out"], cwd=tree,
+                       env={**os.environ, "PYTHONPATH": str(tree)}, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="the earlier commit (or any git revision)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the bertprep command, without --output")
+    args = parser.parse_args()
+    command = [part for part in args.command if part != "--"]
+    trees = {"base": checkout(args.base), "head": REPO}
+    times: dict[str, list[float]] = {name: [] for name in trees}
+    for repeat in range(args.repeats):
+        for name, tree in (trees.items() if repeat % 2 == 0 else reversed(trees.items())):
+            times[name].append(timed_run(tree, command))
+            print(f"run {repeat + 1} {name}: {times[name][-1]:.1f} s", flush=True)
+    base, head = statistics.median(times["base"]), statistics.median(times["head"])
+    print(f"median wall s: base {args.base} {base:.1f}, head {head:.1f}; head/base {head / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()
