@@ -116,7 +116,7 @@ def read_vocab(path: str, metadata: DatasetMetadata) -> list[str]:
 
     from vocab.tokenization import VocabError, parse_vocab
 
-    hint = "give the vocab the data was made with as --vocab PATH"
+    hint = "give the vocab the data was made with as --vocab_file PATH"
     try:
         with tf.io.gfile.GFile(path, "rb") as handle:
             data = handle.read()
@@ -128,10 +128,10 @@ def read_vocab(path: str, metadata: DatasetMetadata) -> list[str]:
         raise InspectError(f"{error}; {hint}") from None
     if len(vocab) != metadata.vocab_size:
         raise InspectError(f"{path} has {len(vocab)} tokens but the data was made with a vocab of "
-                           f"{metadata.vocab_size} (metadata vocab_size); give the matching vocab as --vocab PATH")
+                           f"{metadata.vocab_size} (metadata vocab_size); give the matching vocab as --vocab_file PATH")
     if metadata.vocab_sha256 and hashlib.sha256(data).hexdigest() != metadata.vocab_sha256:
         raise InspectError(f"{path} is not the vocab the data was made with (its SHA-256 differs from metadata "
-                           "vocab_sha256); give the matching vocab as --vocab PATH")
+                           "vocab_sha256); give the matching vocab as --vocab_file PATH")
     return list(vocab)  # tokens are numbered 0..n-1 in file order
 
 

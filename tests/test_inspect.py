@@ -307,7 +307,7 @@ def test_token_ids_beyond_the_vocab_are_flagged_and_shown_as_ids(tmp_path):
 def test_unreadable_metadata_vocab_needs_vocab_flag(tmp_path, capsys):
     folder = str(tmp_path / "data")
     write_folder(folder, INSTANCES, vocab_file=str(tmp_path / "gone" / "vocab.txt"))
-    with pytest.raises(UsageError, match="cannot read vocab file .*--vocab PATH"):
+    with pytest.raises(UsageError, match="cannot read vocab file .*--vocab_file PATH"):
         inspect_command.run(parse([folder, "--no_plot"]), [])
     assert inspect_command.run(parse([folder, "--no_plot", "--vocab", VOCAB_FILE]), []) == 0
     assert SHOWCASE_TEXT in capsys.readouterr().out

@@ -57,7 +57,8 @@ def test_corpus_prints_progress_from_its_counters_and_a_summary_that_matches_sta
     assert len(lines) >= 3 and set(lines) == {"corpus"}
     # The pipeline's counters reached the launcher while it ran (from worker processes through their files).
     read = [int(m.group(1).replace(",", "")) for m in re.finditer(r" · ([\d,]+) read", err)]
-    assert read and max(read) == stats["read"]
+    # A worker writes its counts once a second, so the last line may miss the last ones; the summary has them.
+    assert read and 0 < max(read) <= stats["read"]
 
 
 def test_no_progress_lines_at_interval_zero_but_the_summary(tmp_path, capsys, monkeypatch):
