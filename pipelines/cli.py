@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
@@ -32,6 +33,7 @@ COMMANDS = {
 }
 # The commands whose unclaimed flags are Beam's.
 BEAM_COMMANDS = frozenset({"run", "corpus", "vocab", "pretraining-data"})
+TRACEBACK_VARIABLE = "BERTPREP_TRACEBACK"
 
 
 def command_module(name: str) -> ModuleType:
@@ -95,6 +97,24 @@ def unclaimed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, e
     return extra
 
 
+class _WithoutBeamTracebacks(logging.Filter):
+    """Beam logs a failing bundle's exception with its traceback on every attempt; the message stays, and the
+    command ends with one line saying what failed (the traceback is there with TRACEBACK_VARIABLE set)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apache_beam") and record.exc_info:
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def failure_line(error: BaseException) -> str:
+    """One line for a pipeline that stopped: the innermost message (Beam wraps a worker's exception, and a
+    worker process's arrives as text ending with it), with the step it stopped in."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = lines[-1] if lines else type(error).__name__
+    return message if len(message) <= 500 else f"{message[:500]}…"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
@@ -102,11 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     for noisy in ("apache_beam", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    show_tracebacks = bool(os.environ.get(TRACEBACK_VARIABLE))
+    quiet = _WithoutBeamTracebacks()
+    if args.command in BEAM_COMMANDS and not show_tracebacks:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet)
     try:
         beam_args = unclaimed_flags(parser, args, extra)
         return command_module(args.command).run(args, beam_args)
     except UsageError as error:
         parser.exit(2, f"bertprep {args.command}: error: {error}\n")
+    except Exception as error:  # a pipeline that stopped on its input (or a bug): one line, not Beam's layers
+        if args.command not in BEAM_COMMANDS or show_tracebacks:
+            raise
+        parser.exit(1, f"bertprep {args.command}: error: the pipeline stopped: {failure_line(error)}; it left no "
+                    f"complete output (set {TRACEBACK_VARIABLE}=1 to see the traceback)\n")
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(quiet)
 
 
 if __name__ == "__main__":

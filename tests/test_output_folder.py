@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -222,8 +223,13 @@ def test_a_failing_run_leaves_no_record_no_shard_and_no_work_folder(tmp_path):
     data[200:400] = b"\xff" * 200
     broken.write_bytes(bytes(data))
     out = tmp_path / "out"
-    with pytest.raises(Exception, match="[Cc]orrupt"):
-        pretraining(out, "--handoff", "files", inputs=(f"bert-text:{BOOKS}", str(broken)))
+    # As a user runs it: one line, Beam's tracebacks left out, exit status 1.
+    command = [sys.executable, "-m", "pipelines.cli", "pretraining-data", "--vocab", VOCAB, "--output", str(out),
+               "--input", f"bert-text:{BOOKS}", "--input", str(broken), "--handoff", "files"]
+    failed = subprocess.run(command, capture_output=True, text=True)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1].startswith(
+        "bertprep pretraining-data: error: the pipeline stopped: Corrupt snappy compressed data.")
     assert not list(out.rglob("metadata.json")) and not list(out.rglob("part-*")) and no_work_folders(out)
     assert pretraining(out) == 0  # nothing left in the way
 
