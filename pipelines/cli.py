@@ -82,19 +82,18 @@ def unclaimed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, e
     from pipelines.cli_common import unknown_beam_flags
 
     known = option_strings(_subcommand_parser(parser, args))
-    if args.command not in BEAM_COMMANDS:
-        unknown = extra
-        known_note = " (this command runs no Beam pipeline, so takes no Beam flags)"
-    else:
-        unknown, beam_flags = unknown_beam_flags(extra)
-        known = known + beam_flags
-        known_note = ""
-    if unknown:
-        flag = next((arg for arg in unknown if arg.startswith("-")), None)
-        if flag is None:
-            raise UsageError(f"unexpected argument {unknown[0]!r}{known_note}")
-        raise UsageError(unknown_flag_message(flag, known) + known_note)
-    return extra
+    not_beams, beam_flags = unknown_beam_flags(extra)
+    unknown = not_beams if args.command in BEAM_COMMANDS else extra
+    if not unknown:
+        return extra
+    flag = next((arg for arg in unknown if arg.startswith("-")), None)
+    if flag is None:
+        raise UsageError(f"unexpected argument {unknown[0]!r}")
+    if args.command in BEAM_COMMANDS:
+        raise UsageError(unknown_flag_message(flag, known + beam_flags))
+    if flag.split("=", 1)[0] in beam_flags:
+        raise UsageError(f"{flag.split('=', 1)[0]} is a Beam flag, and this command runs no Beam pipeline")
+    raise UsageError(unknown_flag_message(flag, known))
 
 
 class _WithoutBeamTracebacks(logging.Filter):
