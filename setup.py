@@ -11,7 +11,9 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    # 3.11: Apache Beam 2.78, the SDK of the Dataflow image (dataflow/Dockerfile), supports no older Python, and a
+    # launcher's SDK must match its workers'; on 3.10 pip would resolve an older Beam.
+    python_requires=">=3.11",
     packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "vocab", "vocab.*", "bert_model", "bert_model.*"]),
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
