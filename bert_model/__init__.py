@@ -1,1 +1,2 @@
-"""TensorFlow 2 BERT: pretraining, checkpoints, fine-tuning (issues #5 and #7; not built yet)."""
+"""TensorFlow 2 BERT: the model, reference-layout checkpoints, pretraining on bertprep's TFRecords, fine-tuning
+(classification, SQuAD), feature extraction and export."""

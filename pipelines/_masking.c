@@ -1,10 +1,10 @@
 /* Masked-LM choices for a batch of instances, compiled.
  *
- * The twin of pretraining_instances.mask_tokens (the numpy path, kept for
- * installs without a C compiler; tests check both give the same arrays): after
- * the TFRecord encoder was compiled, masking was the largest numpy cost left
- * in making instances (it draws a 64-bit key for every position of every row
- * and partitions them), and a loop per row does it without the temporaries.
+ * The twin of pretraining_instances.mask_tokens, which stays for installs
+ * without a C compiler (tests check both give the same arrays). The numpy path
+ * draws a 64-bit key for every position of every row and partitions them,
+ * building temporaries as large as the batch; a loop per row needs none.
+ * benchmarks/RESULTS.md has the measured difference.
  *
  * mask_tokens(ids, candidate, wanted, seeds, max_predictions, mask_id, vocab_size) -> (positions, labels)
  *   ids: int64 [rows, width], C-contiguous, masked in place; candidate: bool [rows, width];

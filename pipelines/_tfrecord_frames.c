@@ -2,9 +2,9 @@
  *
  * The compiled twin of pipelines/tfrecord_examples.py's numpy encoder (same
  * bytes, checked by tests/test_tfrecord_examples.py against TensorFlow and the
- * numpy path): encoding was the largest single cost of making pretraining
- * instances (about 12 us per 128-token instance in numpy, 40% of the stage's
- * work), and a plain loop over the values does it in well under 1 us.
+ * numpy path). Encoding is a per-value loop of varints and CRCs, which numpy
+ * can only express with many temporaries; a plain loop over the values writes
+ * the frames directly. benchmarks/RESULTS.md has the measured difference.
  *
  * frame_examples(rows, features) -> (data: bytes, ends: bytes of int64 LE)
  *   features: a list of (name: bytes, is_float: bool, columns: int, values),

@@ -103,7 +103,7 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num_shards", type=int, default=0,
                        help="TFRecord shards per length; 0 = about 64 MB each")
     group.add_argument("--compression", choices=("none", "gzip"), default="none")
-    group.add_argument("--handoff", "--instance_handoff", dest="handoff", default="auto",
+    group.add_argument("--handoff", default="auto",
                        choices=("auto", *HANDOFFS),
                        help="how documents, requests and instances cross the shuffles: as Beam elements, or "
                        "pickled into files (in the run's work folder OUT/.bertprep-pretraining-data-*, or a local "

@@ -164,18 +164,19 @@ def _framed_rows(rows: int, features: list[_Feature]) -> tuple[np.ndarray, np.nd
     length_bytes = [length.to_bytes(8, "little") for length in record_lengths]
     no_crc = _Part(np.zeros(4, dtype=np.uint8), np.zeros(rows, dtype=np.int64), np.full(rows, 4, dtype=np.int64))
     data, lengths = _assemble([_table_part(length_bytes, which),
-                               _table_part([_masked_crc(b) for b in length_bytes], which),
+                               _table_part([masked_crc(b) for b in length_bytes], which),
                                _table_part(heads, which), *entries, no_crc])
     # The records' CRCs, written over the zeros left for them.
     ends = np.cumsum(lengths)
     record_starts, crc_starts = ends - lengths + 12, ends - 4
     raw = data.tobytes()
-    crcs = b"".join(_masked_crc(raw[start:end]) for start, end in zip(record_starts.tolist(), crc_starts.tolist()))
+    crcs = b"".join(masked_crc(raw[start:end]) for start, end in zip(record_starts.tolist(), crc_starts.tolist()))
     data[(crc_starts[:, None] + np.arange(4)).ravel()] = np.frombuffer(crcs, dtype=np.uint8)
     return data, lengths
 
 
-def _masked_crc(data: bytes) -> bytes:
+def masked_crc(data: bytes) -> bytes:
+    """TFRecord's masked CRC32C of `data`, as the 4 little-endian bytes a frame stores."""
     crc = google_crc32c.value(data)
     return ((((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF).to_bytes(4, "little")
 
