@@ -1,7 +1,7 @@
 """Corpus-stage throughput: input MB/s per core for each reader -> cleaner -> segmenter
 path, and the Beam job's wall time with 1 and 2 DirectRunner worker processes.
 
-    python benchmarks/corpus_throughput.py [--data ../shared/data] [--repeats 3]
+    python benchmarks/corpus_throughput.py [--data benchmarks/data] [--repeats 3]
 
 Part 1 times the plain functions each Beam step calls, on one core, so the
 figures are per core. Part 2 runs `bertprep corpus` on the same files and
@@ -95,7 +95,8 @@ def beam_wall_time(data: str, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "data"),
+                        help="folder with wikipedia/*.bz2 and gutenberg/*.txt")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip_beam", action="store_true")
     args = parser.parse_args()

@@ -7,7 +7,7 @@ with freshly initialized weights in the reference layout and starts from it, so 
 and the fine-tuning path, not what pretraining brings; give a `bertprep pretrain` OUTPUT_DIR (with its
 bert_config.json) to measure that.
 
-Data (../shared/data/finetune, see its SOURCES.md):
+Data (benchmarks/data/finetune, see its SOURCES.md):
 - sst-2: the official SST-2 train file; the first --train_examples rows train, the last 872 (the size of
   the official dev set) evaluate. Accuracy.
 - squad: the first 10 articles of SQuAD 2.0 train; articles 1-8 train, 9-10 evaluate (version 2 with
@@ -32,8 +32,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-VOCAB = SHARED / "vocab" / "bert-base-uncased-vocab.txt"
+DATA = ROOT / "benchmarks" / "data" / "finetune"
+VOCAB = ROOT / "tests" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
 TINY = {"vocab_size": 30522, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 512, "max_position_embeddings": 512, "type_vocab_size": 2}
 
@@ -52,7 +52,7 @@ def _fresh_checkpoint(folder: Path) -> tuple[str, str]:
 
 
 def _sst2(folder: Path, train_examples: int) -> Path:
-    lines = (SHARED / "finetune" / "SST-2" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    lines = (DATA / "SST-2" / "train.tsv").read_text(encoding="utf-8").splitlines()
     header, rows = lines[0], lines[1:]
     data = folder / "sst-2"
     data.mkdir()
@@ -62,7 +62,7 @@ def _sst2(folder: Path, train_examples: int) -> Path:
 
 
 def _squad(folder: Path) -> tuple[Path, Path, float]:
-    data = json.loads((SHARED / "finetune" / "SQuAD" / "train-v2.0-first10articles.json").read_text(encoding="utf-8"))
+    data = json.loads((DATA / "SQuAD" / "train-v2.0-first10articles.json").read_text(encoding="utf-8"))
     train, dev = folder / "squad-train.json", folder / "squad-dev.json"
     train.write_text(json.dumps({"version": "v2.0", "data": data["data"][:8]}), encoding="utf-8")
     dev.write_text(json.dumps({"version": "v2.0", "data": data["data"][8:]}), encoding="utf-8")

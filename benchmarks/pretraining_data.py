@@ -1,12 +1,12 @@
 """`bertprep pretraining-data` against the reference create_pretraining_data.py, side by side.
 
-    python benchmarks/pretraining_data.py [--shared ../shared] [--scales 1,4] [--lengths 128:20]
+    python benchmarks/pretraining_data.py [--books benchmarks/data/gutenberg] [--scales 1,4] [--lengths 128:20]
 
-Builds the 4.8 MB English input of ../shared/bench/README.md (its
-make_bert_text.py), and for every scale k (the input repeated k times) runs,
-one after the other on this machine:
+Builds the 4.8 MB English input from eight books of benchmarks/data/gutenberg
+(benchmarks/make_bert_text.py), and for every scale k (the input repeated k
+times) runs, one after the other on this machine:
 
-- the reference (../shared/bench/ref_cpd.py, bert-tensorflow 1.0.4) pinned to one core;
+- the reference (benchmarks/reference_create_pretraining_data.py, bert-tensorflow 1.0.4) pinned to one core;
 - bertprep on the DirectRunner in one process, pinned to one core;
 - bertprep with --direct_running_mode multi_processing and 1, then 2 workers
   (the runner process holds the shuffled data, as Dataflow's shuffle service
@@ -30,12 +30,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BOOKS = [
-    "pg2701-moby-dick-2008.txt", "pg1342-pride-and-prejudice-2025header.txt", "pg345-dracula-2025header.txt",
-    "pg1661-adventures-of-sherlock-holmes-2012.txt", "pg84-frankenstein-2025header.txt",
-    "pg64317-great-gatsby-2025header.txt", "pg10076-listers-great-adventure.txt",
-    "pg3261-news-from-nowhere-2015header.txt",
-]
+sys.path.insert(0, str(ROOT))
+from benchmarks.make_bert_text import BENCHMARK_BOOKS  # noqa: E402
 
 
 def _descendants(pid: int) -> list[int]:
@@ -100,16 +96,17 @@ def statistics(files: list[str], predictions: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=pathlib.Path, default=ROOT.parent / "shared")
+    parser.add_argument("--books", type=pathlib.Path, default=ROOT / "benchmarks" / "data" / "gutenberg",
+                        help="folder holding the eight books of make_bert_text.BENCHMARK_BOOKS")
     parser.add_argument("--scales", default="1,4")
     parser.add_argument("--lengths", default="128:20")
     args = parser.parse_args()
     length, predictions = (int(x) for x in args.lengths.split(":"))
-    vocab = str(args.shared / "data" / "vocab" / "bert-base-uncased-vocab.txt")
+    vocab = str(ROOT / "tests" / "data" / "vocab" / "bert-base-uncased-vocab.txt")
     work = pathlib.Path(tempfile.mkdtemp(prefix="bertprep-bench-"))
     base = work / "en.txt"
-    subprocess.run([sys.executable, str(args.shared / "bench" / "make_bert_text.py"), str(base),
-                    *(str(args.shared / "data" / "gutenberg" / name) for name in BOOKS)], check=True)
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_bert_text.py"), str(base),
+                    *(str(args.books / name) for name in BENCHMARK_BOOKS)], check=True)
     bertprep = [sys.executable, "-m", "pipelines.cli", "pretraining-data", "--vocab", vocab,
                 "--lengths", args.lengths, "--dupe_factor", "5", "--seed", "12345"]
     print(f"input {base.stat().st_size / 1e6:.1f} MB per scale unit; {os.cpu_count()} cores; work in {work}\n")
@@ -119,7 +116,7 @@ def main() -> None:
         text.write_bytes(base.read_bytes() * scale)
         ref_out = work / f"ref{scale}.tfrecord"
         runs = {
-            "reference (1 core)": ([sys.executable, str(args.shared / "bench" / "ref_cpd.py"),
+            "reference (1 core)": ([sys.executable, str(ROOT / "benchmarks" / "reference_create_pretraining_data.py"),
                                     f"--input_file={text}", f"--output_file={ref_out}", f"--vocab_file={vocab}",
                                     "--do_lower_case=True", f"--max_seq_length={length}",
                                     f"--max_predictions_per_seq={predictions}", "--masked_lm_prob=0.15",

@@ -1,9 +1,9 @@
 """WordPiece tokenizer speed and exactness, side by side, on one core.
 
-    python benchmarks/tokenizer_speed.py [--data ../shared/data] [--repeats 3]
-    python benchmarks/tokenizer_speed.py --verify [--data ../shared/data]
+    python benchmarks/tokenizer_speed.py [--data benchmarks/data] [--repeats 3]
+    python benchmarks/tokenizer_speed.py --verify [--data benchmarks/data]
 
-The default run builds the 4.8 MB English input of ../shared/bench/README.md
+The default run builds the 4.8 MB English input of benchmarks/make_bert_text.py
 (eight Gutenberg books, spaCy sentencizer, one sentence per line) and times,
 in one process pinned to one core: the reference FullTokenizer
 (bert-tensorflow 1.0.4), vocab.tokenization (`tokenize` per line and
@@ -33,7 +33,6 @@ import bz2  # noqa: E402
 import gc  # noqa: E402
 import multiprocessing  # noqa: E402
 import pathlib  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -42,43 +41,16 @@ from collections.abc import Callable, Iterator  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.make_bert_text import BENCHMARK_BOOKS, documents  # noqa: E402
 from pipelines.gutenberg import decode_book  # noqa: E402
 from pipelines.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
 from tests.reference_bert import import_reference_tokenization  # noqa: E402
 from vocab.tokenization import FullTokenizer, load_vocab  # noqa: E402
 
-BENCH_BOOKS = [
-    "pg2701-moby-dick-2008.txt",
-    "pg1342-pride-and-prejudice-2025header.txt",
-    "pg345-dracula-2025header.txt",
-    "pg1661-adventures-of-sherlock-holmes-2012.txt",
-    "pg84-frankenstein-2025header.txt",
-    "pg64317-great-gatsby-2025header.txt",
-    "pg10076-listers-great-adventure.txt",
-    "pg3261-news-from-nowhere-2015header.txt",
-]
-
-
 def bench_lines(gutenberg_dir: pathlib.Path) -> list[str]:
-    """The sentences of ../shared/bench/make_bert_text.py's output, in order."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.max_length = 10**8
-    lines = []
-    for name in BENCH_BOOKS:
-        raw = (gutenberg_dir / name).read_bytes().decode("utf-8", errors="replace")
-        start = re.search(r"\*\*\* ?START OF.*?\*\*\*", raw, re.DOTALL)
-        end = re.search(r"\*\*\* ?END OF", raw)
-        body = raw[start.end() if start else 0 : end.start() if end else len(raw)]
-        paras = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", body)]
-        paras = [p for p in paras if len(p) > 40]
-        for i in range(0, len(paras), 50):
-            sentences = [s.text.strip() for s in nlp(" ".join(paras[i : i + 50])).sents if s.text.strip()]
-            if len(sentences) >= 2:
-                lines += sentences
-    return lines
+    """The sentences of benchmarks/make_bert_text.py's output, in order."""
+    return [sentence for sentences in documents([str(gutenberg_dir / name) for name in BENCHMARK_BOOKS])
+            for sentence in sentences]
 
 
 def pin_to_one_core() -> str:
@@ -298,7 +270,7 @@ def verify(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--data", default=str(REPO / "benchmarks" / "data"))
     parser.add_argument("--vocab", default=str(REPO / "tests" / "data" / "vocab" / "bert-base-uncased-vocab.txt"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cased", dest="lower", action="store_false", help="do_lower_case=False")

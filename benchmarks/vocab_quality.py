@@ -1,6 +1,6 @@
 """WordPiece vocab quality: ours vs SentencePiece-converted vs HF `tokenizers`, same corpus.
 
-    python benchmarks/vocab_quality.py [--data ../shared/data] [--sizes 8000,30000] [--no-speed]
+    python benchmarks/vocab_quality.py [--data benchmarks/data] [--sizes 8000,30000] [--no-speed]
 
 Corpus: the bodies of the English Gutenberg books in DATA/gutenberg
 (`parse_book`, language "en") and the English Wikipedia articles in
@@ -213,7 +213,7 @@ def speed(data: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data"))
+    parser.add_argument("--data", default=os.path.join(REPO, "benchmarks", "data"))
     parser.add_argument("--sizes", default="8000,30000")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed section")
     args = parser.parse_args()

@@ -4,7 +4,7 @@ it leaves, how fast it runs.
     python benchmarks/wiki_cleaners.py [DUMP_DIR] [--cleaners mwparserfromhell wikiextractor]
 
 Streams every `*.bz2` MediaWiki XML dump in DUMP_DIR (default
-`../shared/data/wikipedia` next to the repository), keeps article pages
+`benchmarks/data/wikipedia`), keeps article pages
 (namespace 0, not redirects), cleans each page with every cleaner, and prints
 one markdown table per cleaner, a row per dump plus a total:
 
@@ -144,7 +144,7 @@ def _row(label: str, row: Totals) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dump_dir", nargs="?",
-                        default=os.path.join(REPO, "..", "shared", "data", "wikipedia"),
+                        default=os.path.join(REPO, "benchmarks", "data", "wikipedia"),
                         help="folder with *.bz2 MediaWiki XML dumps")
     parser.add_argument("--cleaners", nargs="+", choices=CLEANERS, default=list(CLEANERS))
     args = parser.parse_args(argv)
