@@ -81,6 +81,8 @@ def unclaimed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, e
     """Beam's share of the flags the command did not define; refuses the rest with UsageError."""
     from pipelines.cli_common import unknown_beam_flags
 
+    if not extra:
+        return extra
     known = option_strings(_subcommand_parser(parser, args))
     not_beams, beam_flags = unknown_beam_flags(extra)
     unknown = not_beams if args.command in BEAM_COMMANDS else extra

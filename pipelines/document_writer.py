@@ -16,6 +16,7 @@ import hashlib
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from pipelines.output_folder import Staging, complete_files
 from pipelines.records import Document
 from pipelines.stats import STATS_FILE

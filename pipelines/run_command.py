@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stage_arguments(stage: str, args: argparse.Namespace, **set_by_run) -> argparse.Namespace:
     """The namespace the stage's own parser would give, from `run`'s flags and the values `run` sets."""
-    module, _ = next((module, names) for name, module, names in _STAGES if name == stage)
+    module = next(module for name, module, _ in _STAGES if name == stage)
     values = {}
     for action in _stage_parser(module)._actions:
         if isinstance(action, argparse._HelpAction) or action.dest in values:
@@ -108,11 +108,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                          "`bertprep pretraining-data`")
     inputs = args.input or sample_inputs()
     output = args.output.rstrip("/")
-    # Refuse bad flags of the last stage before an hour of corpus work.
-    pretraining = stage_arguments("pretraining-data", args, input=[f"{output}/corpus"], input_file=None,
-                                  output=output, output_file=None, vocab_file=args.vocab_file)
-    pretraining_command.resolve_lengths(pretraining)
     corpus = f"{output}/corpus"
+    # Refuse bad flags of the last stage before an hour of corpus work.
+    pretraining = stage_arguments("pretraining-data", args, input=[corpus], input_file=None, output=output,
+                                  output_file=None, vocab_file=args.vocab_file)
+    pretraining_command.resolve_lengths(pretraining)
     print(f"[1/3] corpus -> {corpus}")
     corpus_command.run(stage_arguments("corpus", args, input=inputs, output=corpus), beam_args)
     if not args.vocab_file:

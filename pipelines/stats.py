@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable
 
 import apache_beam as beam
+
 from pipelines.output_folder import Staging, record_fields
 from pipelines.records import DROPPED, ERROR, KEPT, REPAIRED
 
