@@ -88,4 +88,7 @@ def test_importing_tensorflow_prints_no_cuda_errors_without_a_gpu() -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300, check=True)
     assert done.stdout.strip() == "0.0"
-    assert done.stderr == "a real error\n"
+    # tf.data may warn that a cancelled optimization loop stopped (a race at the end of the iterator, not
+    # start-up noise); nothing else but the script's own line may show.
+    lines = [line for line in done.stderr.splitlines() if "Optimization loop failed: CANCELLED" not in line]
+    assert lines == ["a real error"]
