@@ -14,7 +14,8 @@ setuptools.setup(
     # 3.11: Apache Beam 2.78, the SDK of the Dataflow image (dataflow/Dockerfile), supports no older Python, and a
     # launcher's SDK must match its workers'; on 3.10 pip would resolve an older Beam.
     python_requires=">=3.11",
-    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "vocab", "vocab.*", "bert_model", "bert_model.*"]),
+    packages=setuptools.find_packages(include=[pattern for package in ("formats", "pipelines", "vocab", "bert_model")
+                                                for pattern in (package, f"{package}.*")]),
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
         "tensorflow>=2.16,<3",
@@ -49,7 +50,7 @@ setuptools.setup(
     },
     # Compiled twins of the TFRecord encoder and of masking; optional: without a C compiler their numpy
     # versions (same results) are used.
-    ext_modules=[setuptools.Extension(f"pipelines.{name}", [f"pipelines/{name}.c"], extra_compile_args=["-O3"],
-                                      optional=True) for name in ("_tfrecord_frames", "_masking")],
-    entry_points={"console_scripts": ["bertprep=pipelines.cli:main"]},
+    ext_modules=[setuptools.Extension(module, [module.replace(".", "/") + ".c"], extra_compile_args=["-O3"], optional=True)
+                 for module in ("formats._tfrecord_frames", "pipelines.pretraining._masking")],
+    entry_points={"console_scripts": ["bertprep=pipelines.cli.main:main"]},
 )

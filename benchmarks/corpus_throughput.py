@@ -22,12 +22,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipelines import gutenberg  # noqa: E402
-from pipelines.segmentation import SentenceSegmenter  # noqa: E402
-from pipelines.text_normalization import normalize_text  # noqa: E402
-from pipelines.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
-from pipelines.wikipedia_pages import page_drop_reason  # noqa: E402
-from pipelines.wikitext_cleaning import make_cleaner  # noqa: E402
+from pipelines.corpus.normalization import normalize_text  # noqa: E402
+from pipelines.corpus.readers import gutenberg  # noqa: E402
+from pipelines.corpus.readers.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
+from pipelines.corpus.readers.wikipedia_pages import page_drop_reason  # noqa: E402
+from pipelines.corpus.segmentation import SentenceSegmenter  # noqa: E402
+from pipelines.corpus.wikitext.cleaning import make_cleaner  # noqa: E402
 
 
 def _timed(function, *args):

@@ -72,7 +72,7 @@ def _squad(folder: Path) -> tuple[Path, Path, float]:
 
 def _run(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, training examples/s) of one command; the rate is read from the summary it prints."""
-    from pipelines import cli
+    from pipelines.cli import main as cli
 
     printed = io.StringIO()
     begin = time.perf_counter()
@@ -120,7 +120,7 @@ def main() -> int:
             results = json.loads((out / "eval_results.json").read_text())
             metric = (f"EM {results['exact']:.1f}, F1 {results['f1']:.1f} (HasAns F1 {results.get('HasAns_f1', 0):.1f};"
                       f" all-null scores {null_share:.1f})")
-            from bert_model.squad_data import read_squad_examples
+            from bert_model.squad.data import read_squad_examples
 
             examples = len(read_squad_examples(str(train), True, True)[0])
         else:

@@ -42,10 +42,11 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.make_bert_text import BENCHMARK_BOOKS, documents  # noqa: E402
-from pipelines.gutenberg import decode_book  # noqa: E402
-from pipelines.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
-from tests.reference_bert import import_reference_tokenization  # noqa: E402
+from pipelines.corpus.readers.gutenberg import decode_book  # noqa: E402
+from pipelines.corpus.readers.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
+from tests.support.reference_bert import import_reference_tokenization  # noqa: E402
 from vocab.tokenization import FullTokenizer, load_vocab  # noqa: E402
+
 
 def bench_lines(gutenberg_dir: pathlib.Path) -> list[str]:
     """The sentences of benchmarks/make_bert_text.py's output, in order."""

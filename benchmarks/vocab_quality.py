@@ -45,12 +45,12 @@ import time
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before tokenizers loads: one thread, like ours
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipelines import gutenberg  # noqa: E402
-from pipelines.inputs import open_decompressed  # noqa: E402
-from pipelines.records import MalformedInput  # noqa: E402
-from pipelines.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
-from pipelines.wikipedia_pages import page_drop_reason  # noqa: E402
-from pipelines.wikitext_cleaning import make_cleaner  # noqa: E402
+from pipelines.corpus.documents import MalformedInput  # noqa: E402
+from pipelines.corpus.inputs import open_decompressed  # noqa: E402
+from pipelines.corpus.readers import gutenberg  # noqa: E402
+from pipelines.corpus.readers.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
+from pipelines.corpus.readers.wikipedia_pages import page_drop_reason  # noqa: E402
+from pipelines.corpus.wikitext.cleaning import make_cleaner  # noqa: E402
 from vocab.sentencepiece_vocab import train_sentencepiece_wordpiece  # noqa: E402
 from vocab.tokenization import BasicTokenizer  # noqa: E402
 from vocab.vocab_file import SPECIAL_TOKENS, assemble_vocab  # noqa: E402

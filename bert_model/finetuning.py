@@ -45,7 +45,7 @@ from bert_model.checkpoints import CheckpointError, LoadReport, load_checkpoint,
 from bert_model.modeling import BertModel
 from bert_model.pretraining import build_training, check_training_options
 from bert_model.progress import Heartbeat, LoopPacer, format_duration
-from pipelines.tfrecord_examples import framed_examples
+from formats.tfrecord import framed_examples
 
 _log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """tf.data over a pretraining-data folder (`OUT/seqL/`), checked against the run's configuration first.
 
-The folder's `metadata.json` (pipelines.pretraining_metadata) says how the
+The folder's `metadata.json` (formats.pretraining_data) says how the
 shards were made; data whose sequence length, predictions per sequence or
 vocabulary size differ from the model's is refused with both values named,
 where the reference would fail with "Can't parse serialized Example" or train
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from pipelines.pretraining_metadata import (
+from formats.pretraining_data import (
     METADATA_FILE,
     SHARD_STEM,
     DatasetMetadata,

@@ -34,8 +34,8 @@ from bert_model.input_pipeline import (
     shard_paths,
 )
 from bert_model.reference_defaults import REFERENCE_MAX_PREDICTIONS_PER_SEQ, REFERENCE_MAX_SEQ_LENGTH
-from pipelines.pretraining_metadata import METADATA_FILE, DatasetMetadata, feature_spec, file_problems
-from pipelines.tfrecord_examples import masked_crc
+from formats.pretraining_data import METADATA_FILE, DatasetMetadata, feature_spec, file_problems
+from formats.tfrecord import masked_crc
 
 _log = logging.getLogger(__name__)
 _GZIP_MAGIC = b"\x1f\x8b"

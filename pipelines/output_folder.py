@@ -19,7 +19,6 @@ stage, parameters, input files with sizes). From that:
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import logging
@@ -36,32 +35,17 @@ from typing import BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.cli_common import UsageError
-from pipelines.cli_flags import add_bool_flag
-from pipelines.pretraining_metadata import FILE_BYTES, RUN, file_problems
+from formats.pretraining_data import FILE_BYTES, RUN, file_problems
+from pipelines.errors import UsageError
 
 WORK_PREFIX = ".bertprep-"
 CLAIM_FILE = "claim.json"  # in a work folder: the outputs its run is making, so a rerun knows them
-_NOT_PARAMETERS = ("command", "output", "overwrite")  # flags that do not shape what a stage writes
 _FULL = "free some space or choose another --output"
 _READ_ONLY = "make it writable or choose another --output"
 _STORAGE_HINTS = {errno.ENOSPC: _FULL, errno.EDQUOT: _FULL, errno.EFBIG: _FULL,
                   errno.EACCES: _READ_ONLY, errno.EPERM: _READ_ONLY, errno.EROFS: _READ_ONLY}
 # How an OSError reads once a worker process has turned it into text: [Errno 28] No space left on device: 'path'
 _ERRNO_TEXT = re.compile(r"\[Errno (\d+)\] ([^:\]\n]+?)(?:: '([^'\n]+)')?(?=[\]\n:]|$| \[)")
-
-
-def add_overwrite_argument(parser: argparse._ActionsContainer) -> None:
-    add_bool_flag(
-        parser, "--overwrite",
-        help="replace the output of another run in the output folder: removes this stage's own files there "
-        "(those its completion record lists and those named like them), nothing else. Without it such a folder "
-        "is refused. An output already complete with the same parameters and inputs is kept and not redone")
-
-
-def command_parameters(args: argparse.Namespace) -> dict:
-    """A command's flags that shape its output: all but where it goes and --overwrite."""
-    return {name: value for name, value in sorted(vars(args).items()) if name not in _NOT_PARAMETERS}
 
 
 def run_identity(stage: str, parameters: Mapping, inputs: Mapping[str, int]) -> dict:

@@ -40,7 +40,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricResults
 
-from pipelines.inputs import InputFile
+from pipelines.corpus.inputs import InputFile
 
 FOLDER_VARIABLE = "BERTPREP_PROGRESS_DIR"
 INTERVAL_VARIABLE = "BERTPREP_PROGRESS_INTERVAL"

@@ -21,12 +21,12 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 
 from pipelines import progress
-from pipelines.corpus_pipeline import ReadDocuments
-from pipelines.inputs import InputFile
+from pipelines.corpus.documents import Document
+from pipelines.corpus.filters import QualityThresholds
+from pipelines.corpus.inputs import InputFile
+from pipelines.corpus.pipeline import ReadDocuments
+from pipelines.corpus.sources import ReadOptions
 from pipelines.output_folder import Staging, created, record_fields
-from pipelines.quality_filters import QualityThresholds
-from pipelines.records import Document
-from pipelines.sources import ReadOptions
 
 METHODS = ("wordpiece", "sentencepiece")
 VOCAB_FILE = "vocab.txt"

@@ -1,9 +1,9 @@
-"""Shared fixtures: a real local GCS server (see tests/gcs_emulator.py)."""
+"""Shared fixtures: a real local GCS server (see tests/support/gcs_emulator.py)."""
 from __future__ import annotations
 
 import pytest
 
-from tests.gcs_emulator import new_bucket, running_emulator
+from tests.support.gcs_emulator import new_bucket, running_emulator
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ dict lookup.
 Why it is exact, although the reference applies lowercasing, NFD and accent
 stripping to each whitespace token before splitting off punctuation, and
 this module applies them to the whole text (checked for every code point by
-`tests/test_tokenization.py` against the reference):
+`tests/vocab/test_tokenization.py` against the reference):
 
 * tokens are separated by whitespace, which is a starter for NFD (so NFD of
   the text is the concatenation of NFD of its pieces) and neither cased nor

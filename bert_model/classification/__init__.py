@@ -1,0 +1,1 @@
+"""Sentence (pair) classification: GLUE-style task data, the classifier head, metrics and export."""

@@ -1,0 +1,81 @@
+"""`bertprep extract-features`: per-token encoder activations as JSONL, with the
+flags and output of the reference extract_features.py."""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_vocab_file_flag
+from pipelines.errors import UsageError
+
+_log = logging.getLogger(__name__)
+
+HELP = "write per-token activations of chosen BERT layers as JSONL (the reference extract_features.py)"
+DESCRIPTION = (
+    "Runs a reference-layout BERT checkpoint over --input_file (one `text` or `text_a ||| text_b` per line) "
+    "and writes, per line, {\"linex_index\", \"features\": [{\"token\", \"layers\": [{\"index\", \"values\"}]}]} "
+    "to --output_file, as google-research/bert's extract_features.py does. Paths may be local or gs://."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input_file", required=True, help="text file: one `text` or `text_a ||| text_b` per line")
+    parser.add_argument("--output_file", required=True, help="JSONL file to write")
+    add_vocab_file_flag(parser, required=True, help="vocab.txt the model was trained with")
+    parser.add_argument("--bert_config_file", required=True, metavar="FILE|NAME",
+                        help="bert_config.json of the model, or a released model's shape by name (bert-tiny, "
+                        "bert-mini, bert-small, bert-medium, bert-base, bert-large, L-<layers>_H-<hidden>) with the "
+                        "vocab file's size as vocab_size")
+    parser.add_argument("--init_checkpoint", required=True,
+                        help="reference-layout checkpoint: a prefix (…/bert_model.ckpt) or a folder holding one")
+    parser.add_argument("--layers", default="-1,-2,-3,-4",
+                        help="comma-separated encoder layers to output; -1 is the last")
+    parser.add_argument("--max_seq_length", type=int, default=128,
+                        help="tokens per example after WordPiece, [CLS] and [SEP] included; longer ones are truncated")
+    parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
+    add_lower_case_flag(parser, help="lowercase and strip accents (uncased models); --do_lower_case=false for "
+                        "cased models")
+    tpu = parser.add_argument_group("the reference's TPU flags (accepted; this command runs on the CPU or a GPU)")
+    add_bool_flag(tpu, "--use_tpu", help="refused when true: extract-features runs on this machine's CPU or GPU")
+    tpu.add_argument("--master", help="ignored without a TPU")
+    tpu.add_argument("--num_tpu_cores", type=int, default=8, help="ignored without a TPU")
+    add_bool_flag(tpu, "--use_one_hot_embeddings",
+                  help="a TPU speed choice of the reference that gives the same values; ignored")
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    begin = time.perf_counter()  # wall time includes importing TensorFlow
+    from bert_model.tf_env import import_tensorflow
+
+    # Imported here so that the other subcommands start without TensorFlow.
+    tf = import_tensorflow()
+    from bert_model.checkpoints import CheckpointError, load_checkpoint
+    from bert_model.config import ConfigError, load_config
+    from bert_model.extract_features import FeatureError, extract_features, parse_layers
+    from bert_model.modeling import BertModel
+    from bert_model.progress import format_duration
+    from vocab.tokenization import FullTokenizer, VocabError
+
+
+    if beam_args:
+        raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
+    if args.use_tpu:
+        raise UsageError("extract-features runs on this machine's CPU or GPU, not on a TPU: drop --use_tpu")
+    try:
+        tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
+        config = load_config(args.bert_config_file, lambda: len(tokenizer.vocab))
+        layer_indexes = parse_layers(args.layers, config.num_hidden_layers)
+        if len(tokenizer.vocab) > config.vocab_size:
+            raise UsageError(f"{args.vocab_file} has {len(tokenizer.vocab)} tokens but {args.bert_config_file} "
+                             f"says vocab_size {config.vocab_size}: give the vocab the model was trained with")
+        model = BertModel(config)
+        load_checkpoint(model, args.init_checkpoint)
+        count = extract_features(args.input_file, args.output_file, model, tokenizer, layer_indexes,
+                                 max_seq_length=args.max_seq_length, batch_size=args.batch_size)
+    except (ConfigError, CheckpointError, FeatureError, VocabError, tf.errors.NotFoundError) as error:
+        raise UsageError(str(error)) from None
+    _log.info("wrote features of %d lines to %s", count, args.output_file)
+    print(f"wrote {args.output_file}: {count} lines, layers {args.layers}; wall time "
+          f"{format_duration(time.perf_counter() - begin)}")
+    return 0

@@ -1,0 +1,268 @@
+"""Sentence segmentation with spaCy.
+
+By default each language gets a blank spaCy pipeline with the rule-based
+`sentencizer`: nothing to download, fast, and good enough for BERT's
+next-sentence task. A trained pipeline (e.g. en_core_web_sm) can be named
+instead; it is then used for every language.
+
+The segmenter is pickled to Beam workers; its spaCy pipelines are built
+lazily on first use in the worker and are never pickled.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import compile_infix_regex
+
+from pipelines.corpus.normalization import CJK_CHARS
+
+__all__ = ["spacy_language", "SentenceSegmenter", "MAX_CHUNK_CHARS", "cut_text"]
+
+# Paragraphs longer than this are cut before spaCy sees them: spaCy refuses
+# texts over nlp.max_length (1,000,000) and a Doc costs far more memory
+# than its text, so a bounded chunk keeps worker memory bounded too.
+MAX_CHUNK_CHARS = 100_000
+
+MULTI_LANGUAGE = "xx"
+
+# Wikipedia codes that are not ISO codes spaCy knows under another name.
+_ALIASES = {"simple": "en", "no": "nb"}
+
+# Chinese and Japanese (and the other Han-script wikis) use spaCy's
+# multi-language tokenizer plus the CJK rules below, not spacy.blank("zh"):
+# "zh" tokenizes one character per token, so the sentencizer splits "3.14"
+# and "U.S." at every ".", and "ja" needs SudachiPy. With the CJK infixes
+# below, "xx" splits at 。！？ and keeps Latin words and numbers intact.
+_CJK_LANGUAGES = frozenset({"zh", "ja", "yue", "wuu", "gan", "lzh", "cdo", "hak", "hsn", "nan"})
+
+_CJK_TERMINATORS = "。｡！？"
+_CJK_CLOSERS = "」』）】〕〉》］｝〙〗〛｣”’"
+# Extra tokenizer infixes so sentence punctuation inside unspaced CJK text
+# becomes its own token, which is what the sentencizer looks at. A closing
+# quote/bracket right after it is split off too: it is punctuation, so the
+# sentencizer keeps it with the sentence it closes (「…。」).
+_CJK_INFIXES = [
+    f"[{_CJK_TERMINATORS}]",
+    "．(?![0-9０-９])",  # full-width full stop, not a full-width decimal point
+    f"(?<={CJK_CHARS})[.!?]",  # half-width ! ? . written after CJK text
+    f"(?<=[{_CJK_TERMINATORS}．{_CJK_CLOSERS}])[{_CJK_CLOSERS}\"']",
+]
+
+# Where a too-long paragraph may be cut, best first: a line break, a
+# sentence end, any space.
+_SENTENCE_END = re.compile(
+    rf"[.!?][\"'”’)\]]*\s+|[{_CJK_TERMINATORS}．][{_CJK_CLOSERS}\"']*"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def spacy_language(language: str) -> str:
+    """The spaCy language code to segment text in `language` (a wiki or ISO
+    code such as "en", "pt-BR", "simple", "zh-yue") with: the code itself
+    when spacy.blank() supports it without extra packages, else "xx" (which
+    is also used for Chinese and Japanese, see _CJK_LANGUAGES)."""
+    code = language.strip().lower().replace("_", "-")
+    code = _ALIASES.get(code, code)
+    base = code.split("-", 1)[0]
+    base = _ALIASES.get(base, base)
+    # Only plain language codes reach importlib (spacy.blank imports
+    # spacy.lang.<code>), anything else is multi-language.
+    if not re.fullmatch("[a-z]{2,3}", base) or base in _CJK_LANGUAGES:
+        return MULTI_LANGUAGE
+    try:
+        spacy.blank(base)
+    except ImportError:
+        # No such language in spaCy, or it needs a package we do not ship
+        # (ko: mecab-ko, th: PyThaiNLP, vi: pyvi, ...).
+        return MULTI_LANGUAGE
+    return base
+
+
+def _add_cjk_infixes(nlp: Language) -> None:
+    infixes = list(nlp.Defaults.infixes or ()) + _CJK_INFIXES
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+
+
+def _blank_pipeline(code: str) -> Language:
+    nlp = spacy.blank(code)
+    # Every language gets the CJK rules: quoted Chinese or Japanese inside
+    # an English or Korean article must split the same way.
+    _add_cjk_infixes(nlp)
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def _check_model_installed(model: str) -> None:
+    if spacy.util.is_package(model) or Path(model).exists():
+        return
+    raise ValueError(_missing_model_message(model))
+
+
+def _missing_model_message(model: str) -> str:
+    return (
+        f"spaCy pipeline {model!r} is not installed. Install it with "
+        f"`python -m spacy download {model}` (on Dataflow: in the worker "
+        "container image), or leave the model unset to use the rule-based "
+        "sentencizer."
+    )
+
+
+def _trained_pipeline(model: str) -> Language:
+    """Load `model` with only the components that set sentence boundaries
+    enabled (plus the embedding layers they listen to)."""
+    try:
+        nlp = spacy.load(model)
+    except (OSError, ImportError) as error:
+        raise ValueError(f"{_missing_model_message(model)} ({error})") from error
+    names = nlp.component_names  # includes components disabled by default
+    factories = {name: nlp.get_pipe_meta(name).factory for name in names}
+    # "senter" is a small dedicated model (disabled by default in the
+    # spaCy core pipelines) and much faster than the parser.
+    keep = {n for n in names if factories[n] == "senter"}
+    keep = keep or {n for n in names if factories[n] == "parser"}
+    keep = keep or {n for n in names if factories[n] == "sentencizer"}
+    if not keep:
+        nlp.add_pipe("sentencizer")
+        return _trained_pipeline_with(nlp, {"sentencizer"})
+    return _trained_pipeline_with(nlp, keep)
+
+
+def _trained_pipeline_with(nlp: Language, keep: set[str]) -> Language:
+    for name in nlp.component_names:
+        listeners = getattr(nlp.get_pipe(name), "listening_components", None) or ()
+        if keep.intersection(listeners):
+            keep.add(name)  # a shared tok2vec/transformer the kept part needs
+    for name in nlp.component_names:
+        if name in keep:
+            nlp.enable_pipe(name)
+        elif name not in nlp.disabled:
+            nlp.disable_pipe(name)
+    return nlp
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def cut_text(text: str, limit: int = MAX_CHUNK_CHARS) -> Iterator[str]:
+    """`text` cut into pieces of at most `limit` characters, each cut at the
+    last line break, else sentence end, else space in the second half of the
+    piece, else hard at `limit`. Slices only: the rest is never copied."""
+    start = 0
+    while len(text) - start > limit:
+        window_start = start + limit // 2
+        window = text[window_start : start + limit]
+        cut = window.rfind("\n") + 1
+        if not cut:
+            last = None
+            for last in _SENTENCE_END.finditer(window):
+                pass
+            cut = last.end() if last else window.rfind(" ") + 1
+        end = window_start + cut if cut else start + limit
+        yield text[start:end]
+        start = end
+    yield text[start:]
+
+
+class SentenceSegmenter:
+    """Splits paragraph-structured text into sentences.
+
+    `model`: name (or path) of an installed trained spaCy pipeline used for
+    all languages; None (default) uses a blank pipeline per language with
+    the rule-based sentencizer. `batch_size`: texts per `nlp.pipe` batch.
+    """
+
+    def __init__(self, model: str | None = None, batch_size: int = 256) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if model is not None:
+            # Fail on the launcher, where the user can fix it, rather than
+            # on every worker.
+            _check_model_installed(model)
+        self.model = model
+        self.batch_size = batch_size
+        self._pipelines: dict[str, Language] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # spaCy pipelines are large and not meant to be pickled; each
+        # worker rebuilds its own on first use.
+        state = self.__dict__.copy()
+        state["_pipelines"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pipelines = {}
+
+    def _pipeline(self, language: str) -> Language:
+        key = self.model if self.model is not None else spacy_language(language)
+        nlp = self._pipelines.get(key)
+        if nlp is None:
+            nlp = _trained_pipeline(key) if self.model is not None else _blank_pipeline(key)
+            self._pipelines[key] = nlp
+        return nlp
+
+    def segment(self, language: str, text: str) -> list[str]:
+        """Sentences of `text` (paragraphs separated by blank lines)."""
+        return self.segment_many(language, [text])[0]
+
+    def segment_many(self, language: str, texts: Sequence[str]) -> list[list[str]]:
+        """Sentences of each text, all texts in `language`. All paragraphs go
+        through one `nlp.pipe` stream so that batching spans documents;
+        a sentence never crosses a paragraph boundary."""
+        owners: list[int] = []
+
+        def pieces() -> Iterator[str]:
+            for index, text in enumerate(texts):
+                for paragraph in _PARAGRAPH_BREAK.split(text):
+                    if paragraph.strip():
+                        for chunk in cut_text(paragraph):
+                            owners.append(index)
+                            yield chunk
+
+        results: list[list[str]] = [[] for _ in texts]
+        nlp = self._pipeline(language)
+        # A trained parser/senter already handles what the merge repairs.
+        merge_continuations = self.model is None
+        # nlp.pipe reads ahead of what it yields; owners grows in the same
+        # order as the pieces, so the n-th doc belongs to owners[n].
+        for position, doc in enumerate(nlp.pipe(pieces(), batch_size=self.batch_size)):
+            results[owners[position]].extend(_sentences(doc, merge_continuations))
+        return results
+
+
+def _sentences(doc: Doc, merge_continuations: bool) -> list[str]:
+    """Stripped, non-empty sentence texts of `doc`.
+
+    With `merge_continuations`, a piece the sentencizer split off is glued
+    back to the sentence before when it plainly continues it: the
+    sentencizer ends a sentence at every ! ? . token, which in prose mostly
+    wrongly splits dialogue ("“What is his name?” said Mrs. Bennet.") and
+    unknown abbreviations ("e.g. this"), so a piece starting with a
+    lowercase letter continues; and in Japanese a quotation is followed by
+    a particle (「窓を開けてくれる？」などと…), so a piece starting with
+    hiragana right after a closing bracket continues too.
+    """
+    spans: list[list[int]] = []
+    text = doc.text
+    previous = None
+    for sentence in doc.sents:
+        start, end = sentence.start_char, sentence.end_char
+        if merge_continuations and previous is not None:
+            first = text[start:end].lstrip()[:1]
+            last = previous.text.rstrip()[-1:]
+            if first.islower() or (
+                first and "\u3041" <= first <= "\u309f" and last and last in _CJK_CLOSERS
+            ):
+                spans[-1][1] = end
+                previous = sentence
+                continue
+        spans.append([start, end])
+        previous = sentence
+    return [s for s in (text[start:end].strip() for start, end in spans) if s]

@@ -1,0 +1,451 @@
+"""Masked-LM / next-sentence instances: the reference algorithm as plain functions.
+
+The reference `create_pretraining_data.py` draws everything from one RNG that
+walks the whole shuffled corpus, so its output depends on every document read
+before. Here every random choice comes from an RNG seeded by the user's seed
+and a stable key — (document id, length, duplicate round) for the chunk plan,
+plus the chunk index for one instance — so any worker can make any instance
+and get the same bytes. The distributions are the reference's:
+
+- per document and round, a target length: `max_seq_length - 3`, or with
+  probability `short_seq_prob` uniform in [2, max_seq_length - 3];
+- sentences accumulate into a chunk until it reaches the target; A is its
+  first 1..n-1 sentences (uniform), B the rest ("actual next"), or, half of
+  the time and always for one-sentence chunks, B is taken from a random other
+  document starting at a random sentence ("random next") and the unused
+  sentences of the chunk are put back;
+- `truncate_seq_pair`: remove tokens from the longer segment, each from the
+  front or the back with probability 1/2;
+- masking: `min(max_predictions_per_seq, max(1, round(len(tokens) * p)))`
+  positions other than [CLS]/[SEP], uniformly; each becomes [MASK] 80%, stays
+  10%, becomes a uniformly random vocabulary entry 10%.
+
+Fixed on purpose (README, "Differences from the reference"): the random
+document is never the document itself (the reference gives up after 10
+draws); with whole-word masking the 80/10/10 choice is made once per word,
+not per WordPiece, and Chinese words span several characters.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from formats.tfrecord import RecordBlock, framed_examples
+
+try:  # mask_tokens compiled (pipelines/pretraining/_masking.c): setup.py builds it where a C compiler is found
+    from pipelines.pretraining import _masking as _compiled_masking
+except ImportError:
+    _compiled_masking = None
+
+
+class TokenizedDocument(NamedTuple):
+    """A document's token ids, sentences back to back (one array pickles far faster than many)."""
+
+    id: str
+    tokens: np.ndarray  # int32
+    offsets: np.ndarray  # int64, len = sentences + 1; sentence i is tokens[offsets[i]:offsets[i + 1]]
+    word_starts: np.ndarray | None  # bool per token, only for whole-word masking
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    max_seq_length: int
+    max_predictions_per_seq: int
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    whole_word_mask: bool = False
+    nsp: bool = True
+
+    @property
+    def max_num_tokens(self) -> int:
+        """Room for content: [CLS] A [SEP] B [SEP], or [CLS] text [SEP] without NSP."""
+        return self.max_seq_length - (3 if self.nsp else 2)
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    cls: int
+    sep: int
+    mask: int
+    vocab_size: int
+
+    @classmethod
+    def from_vocab(cls, vocab: dict[str, int]) -> SpecialIds:
+        missing = [token for token in ("[CLS]", "[SEP]", "[MASK]") if token not in vocab]
+        if missing:
+            raise ValueError(f"the vocab lacks {', '.join(missing)}, which pretraining instances need")
+        return cls(vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"], len(vocab))
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def stable_int(seed: int, *parts: object) -> int:
+    """A 63-bit integer from the seed and a key, the same in every process (unlike hash()).
+
+    63 bits, not 64: Beam encodes ints below 2**63 natively and pickles larger ones.
+    """
+    text = "\x1f".join(map(str, (seed, *parts))).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
+
+
+# Per-instance randomness is counter-based: value j of stream s for instance
+# seed x is SplitMix64's finalizer applied to (x, s, j). Unlike one RNG object
+# per instance, this costs nothing to set up and vectorizes over a batch of
+# instances, and each value still depends only on (x, s, j).
+PICK, DECIDE, KEEP, REPLACE, TRUNCATE, DONOR_RANK, DONOR_START, ORDER, INSTANCE = range(1, 10)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64 arrays (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def random_words(instance_seeds: np.ndarray, stream: int, count: int, first: int = 0) -> np.ndarray:
+    """Value j of `stream`, for every seed (rows) and first <= j < first + count (columns), as uint64.
+
+    Value j is mix(mix(seed + stream * G) + (j + 1) * G), G the golden-ratio
+    increment; `% n` turns a value into a draw from range(n) (bias below n / 2**64).
+    """
+    columns = np.arange(first, first + count, dtype=np.uint64)
+    return random_words_at(np.asarray(instance_seeds, dtype=np.uint64)[:, None], stream, columns[None, :])
+
+
+def random_words_at(instance_seeds: np.ndarray, stream: int, columns: np.ndarray) -> np.ndarray:
+    """Value columns[...] of `stream` for instance_seeds[...] (broadcast together), as random_words
+    defines it: the values a batch needs at a few positions, without those of every position."""
+    with np.errstate(over="ignore"):
+        base = _mix(np.asarray(instance_seeds, dtype=np.uint64) + np.uint64(stream) * np.uint64(_GOLDEN))
+        return _mix(base + (np.asarray(columns, dtype=np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN))
+
+
+def instance_seeds(round_seed: int, count: int, first: int = 0) -> np.ndarray:
+    """The seeds of instances first..first + count - 1 of a document round, from the round's
+    stable_int seed (uint64 below 2**63)."""
+    return random_words(np.array([round_seed], dtype=np.uint64), INSTANCE, count, first)[0] >> np.uint64(1)
+
+
+def uniform(words):
+    """Floats in [0, 1) from 64-bit words (their top 53 bits)."""
+    return (np.asarray(words, dtype=np.uint64) >> np.uint64(11)) * (1.0 / (1 << 53))
+
+
+class Chunk(NamedTuple):
+    """Sentences [start, a_end) form A; B is [a_end, end) or, if random_next, from another document."""
+
+    start: int
+    a_end: int
+    end: int
+    random_next: bool
+    target_b_length: int
+
+
+def plan_chunks(sentence_lengths: Sequence[int], max_num_tokens: int, short_seq_prob: float,
+                rng: random.Random) -> list[Chunk]:
+    """The reference's A/B split of one document for one round, without touching tokens."""
+    target = max_num_tokens
+    if rng.random() < short_seq_prob:
+        target = rng.randint(2, max_num_tokens)
+    chunks = []
+    start, length, i, last = 0, 0, 0, len(sentence_lengths) - 1
+    while i <= last:
+        length += sentence_lengths[i]
+        if i == last or length >= target:
+            size = i + 1 - start
+            a_end = start + (rng.randint(1, size - 1) if size >= 2 else 1)
+            if size == 1 or rng.random() < 0.5:
+                length_a = sum(sentence_lengths[start:a_end])
+                chunks.append(Chunk(start, a_end, a_end, True, target - length_a))
+                i = a_end - 1  # the unused sentences are put back
+            else:
+                chunks.append(Chunk(start, a_end, i + 1, False, 0))
+            start, length = i + 1, 0
+        i += 1
+    return chunks
+
+
+def span_index(begins: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions begins[i] .. begins[i] + lengths[i] - 1 of every span, back to back."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(np.asarray(begins, dtype=np.int64), lengths) + within
+
+
+class DocumentRun(NamedTuple):
+    """Documents back to back: their tokens, and sentence ends shifted to positions in those tokens."""
+
+    tokens: np.ndarray
+    word_starts: np.ndarray | None
+    offsets: np.ndarray  # every document's offsets + its first token's position, one document after another
+    sentence_bases: np.ndarray  # where each document's offsets begin in `offsets`
+    num_sentences: np.ndarray
+
+    @classmethod
+    def of(cls, documents: Sequence[TokenizedDocument]) -> DocumentRun:
+        token_bases = np.cumsum([0] + [len(document.tokens) for document in documents[:-1]], dtype=np.int64)
+        starts = None if documents[0].word_starts is None else np.concatenate([d.word_starts for d in documents])
+        return cls(np.concatenate([document.tokens for document in documents]), starts,
+                   np.concatenate([document.offsets + base for document, base in zip(documents, token_bases)]),
+                   np.cumsum([0] + [len(document.offsets) for document in documents[:-1]], dtype=np.int64),
+                   np.array([document.num_sentences for document in documents], dtype=np.int64))
+
+    def document_offsets(self, position: int) -> np.ndarray:
+        """Sentence ends of the document at `position`, as positions in `tokens`."""
+        base = self.sentence_bases[position]
+        return self.offsets[base:base + self.num_sentences[position] + 1]
+
+    def donor_spans(self, donors: np.ndarray, target_b_lengths: np.ndarray, start_words: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Token spans [begin, end) of random-next Bs: sentences of document donors[i] from a random start
+        (start_words[i] is the instance's DONOR_START word) until target_b_lengths[i] tokens are reached."""
+        bases, sentences = self.sentence_bases[donors], self.num_sentences[donors]
+        first = (np.asarray(start_words, dtype=np.uint64) % sentences.astype(np.uint64)).astype(np.int64)
+        begin = self.offsets[bases + first]
+        goal = begin + np.maximum(target_b_lengths, 1)
+        # The first sentence end at or past the goal, or the document's end. Every offset before the donor's
+        # is below the goal, so searching all documents at once finds the donor's own sentence ends.
+        end = np.minimum(np.searchsorted(self.offsets, goal, side="left") - bases, sentences)
+        return begin, self.offsets[bases + np.maximum(end, first + 1)]
+
+
+_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int64)
+
+
+def _heads(seeds: np.ndarray, first_index: int, flips: np.ndarray) -> np.ndarray:
+    """Heads among `flips` fair coins per seed: Binomial(flips, 1/2) from popcounts of TRUNCATE words
+    first_index, first_index + 1, ... (64 coins a word)."""
+    columns = int(flips.max(initial=0) + 63) // 64
+    if columns == 0:
+        return np.zeros(len(flips), dtype=np.int64)
+    words = random_words(seeds, TRUNCATE, columns, first_index)
+    take = np.clip(flips[:, None] - 64 * np.arange(columns)[None, :], 0, 64).astype(np.uint64)
+    with np.errstate(over="ignore"):  # 1 << 64 is never used: take == 64 keeps every bit
+        masks = np.where(take == 64, np.uint64(_MASK64), (np.uint64(1) << take) - np.uint64(1))
+    return _POPCOUNT[(words & masks).view(np.uint8)].reshape(len(flips), -1).sum(axis=1)
+
+
+def truncations(length_a: np.ndarray, length_b: np.ndarray, max_num_tokens: int,
+                seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(front, back) tokens to cut from A and from B per instance, as `truncate_seq_pair` would.
+
+    The reference removes one token at a time from the longer segment (B on a
+    tie); which segment loses how many follows from the lengths alone, and the
+    front/back choices are fair coins, so their count is Binomial(n, 1/2).
+    """
+    length_a, length_b = np.asarray(length_a, dtype=np.int64), np.asarray(length_b, dtype=np.int64)
+    excess = np.maximum(length_a + length_b - max_num_tokens, 0)
+    a_longer = length_a > length_b
+    # The longer segment alone loses tokens until it is as long as the other (one
+    # more for B, which loses ties); the rest alternates, starting with the other.
+    alone = np.minimum(np.where(a_longer, length_a - length_b, length_b - length_a + 1), excess)
+    rest = excess - alone
+    from_longer, from_other = alone + rest // 2, (rest + 1) // 2
+    from_a = np.where(a_longer, from_longer, from_other)
+    from_b = np.where(a_longer, from_other, from_longer)
+    front_a, front_b = _heads(seeds, 0, from_a), _heads(seeds, 1 << 32, from_b)
+    return front_a, from_a - front_a, front_b, from_b - front_b
+
+
+def masks_wanted(lengths: np.ndarray, options: InstanceOptions) -> np.ndarray:
+    """min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob))), rounding half to even as Python."""
+    return np.minimum(np.maximum(1, np.rint(lengths * options.masked_lm_prob)), options.max_predictions_per_seq
+                      ).astype(np.int64)
+
+
+def mask_tokens(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, seeds: np.ndarray,
+                options: InstanceOptions, special: SpecialIds) -> tuple[np.ndarray, np.ndarray]:
+    """Masks the rows of `ids` in place, one token per choice; returns (positions, originals), position-sorted.
+
+    The chosen positions are the `wanted` candidates with the smallest PICK
+    values: a uniform random subset, as the reference's shuffle-and-take.
+    """
+    wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
+    if _compiled_masking is not None and ids.dtype == np.int64 and ids.flags.c_contiguous:
+        count, width, most = *ids.shape, options.max_predictions_per_seq
+        positions, labels = _compiled_masking.mask_tokens(
+            count, width, ids, np.ascontiguousarray(candidate, dtype=bool), wanted.astype(np.int64),
+            np.ascontiguousarray(seeds, dtype=np.uint64), most, special.mask, special.vocab_size)
+        return (np.frombuffer(positions, dtype=np.int64).reshape(count, most),
+                np.frombuffer(labels, dtype=np.int64).reshape(count, most))
+    keys = np.where(candidate, random_words(seeds, PICK, ids.shape[1]), np.uint64(_MASK64))
+    most = int(wanted.max(initial=0))
+    if most == 0:
+        return _apply_choices(ids, np.zeros_like(candidate), seeds, options, special)
+    # Each row's wanted-th smallest key bounds its choice (64-bit keys of distinct positions do not tie).
+    smallest = np.sort(np.partition(keys, most - 1, axis=1)[:, :most], axis=1)
+    bound = np.take_along_axis(smallest, np.maximum(wanted - 1, 0)[:, None], axis=1)
+    chosen = candidate & (keys <= bound) & (wanted > 0)[:, None]
+    return _apply_choices(ids, chosen, seeds, options, special)
+
+
+def _apply_choices(ids: np.ndarray, chosen: np.ndarray, seeds: np.ndarray, options: InstanceOptions,
+                   special: SpecialIds, first_of_word: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """80% [MASK], 10% kept, 10% random entry at chosen positions; the draw is read at `first_of_word`."""
+    width = ids.shape[1]
+    rows, columns = np.nonzero(chosen)
+    decide_at = columns if first_of_word is None else first_of_word[rows, columns]
+    row_seeds = seeds[rows]
+    to_mask = uniform(random_words_at(row_seeds, DECIDE, decide_at)) < 0.8
+    keep = uniform(random_words_at(row_seeds, KEEP, decide_at)) < 0.5
+    replacement = (random_words_at(row_seeds, REPLACE, columns) % np.uint64(special.vocab_size)).astype(ids.dtype)
+    originals = ids.copy()
+    ids[rows[to_mask], columns[to_mask]] = special.mask
+    randomized = ~to_mask & ~keep
+    ids[rows[randomized], columns[randomized]] = replacement[randomized]
+    positions = np.sort(np.where(chosen, np.arange(width), width), axis=1)[:, :options.max_predictions_per_seq]
+    valid = positions < width
+    positions = np.where(valid, positions, 0)
+    return positions, np.where(valid, np.take_along_axis(originals, positions, axis=1), 0)
+
+
+def mask_whole_words(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, word_starts: np.ndarray,
+                     seeds: np.ndarray, options: InstanceOptions, special: SpecialIds) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-word masking: words in PICK order of their first token; a word that would overflow is skipped.
+
+    With every token a word this chooses exactly what mask_tokens chooses.
+    """
+    count, width = ids.shape
+    wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
+    keys = random_words(seeds, PICK, width)
+    chosen = np.zeros_like(candidate)
+    first_of_word = np.tile(np.arange(width), (count, 1))
+    for row in range(count):
+        positions = np.flatnonzero(candidate[row])
+        starts = np.flatnonzero(word_starts[row, positions] | (np.arange(len(positions)) == 0))
+        words = np.split(positions, starts[1:])
+        total = 0
+        for word in sorted(words, key=lambda w: (int(keys[row, w[0]]), int(w[0]))):
+            if total >= wanted[row]:
+                break
+            if total + len(word) <= wanted[row]:
+                chosen[row, word] = True
+                first_of_word[row, word] = word[0]
+                total += len(word)
+    return _apply_choices(ids, chosen, seeds, options, special, first_of_word)
+
+
+def _place(ids: np.ndarray, starts: np.ndarray, tokens: np.ndarray, token_starts: np.ndarray | None,
+           begins: np.ndarray, kept: np.ndarray, first_column: np.ndarray) -> None:
+    """Writes tokens[begins[i]:begins[i] + kept[i]] (and their word starts) into row i from first_column[i]
+    on, all rows at once."""
+    source = span_index(begins, kept)
+    target = span_index(np.arange(len(begins)) * ids.shape[1] + first_column, kept)
+    ids.ravel()[target] = tokens[source]
+    if token_starts is not None:
+        starts.ravel()[target] = token_starts[source]
+        starts[np.arange(len(begins)), first_column] = True  # a segment never starts mid-word
+
+
+class InstanceBatch:
+    """Collects instances of one max_seq_length; truncates, masks and encodes them as tf.train.Examples
+    together (numpy over the whole batch: per-instance Python cost more than all the rest).
+
+    Instances are added as spans of token arrays added before (add_tokens), a whole document round or
+    request batch at a time.
+    """
+
+    def __init__(self, options: InstanceOptions, special: SpecialIds) -> None:
+        self.options, self.special = options, special
+        self._clear()
+        self.counts: Counter = Counter()  # instances, random_next, truncated_tokens, tokens, masked
+
+    def _clear(self) -> None:
+        self.tokens: list[np.ndarray] = []
+        self.word_starts: list[np.ndarray] = []
+        self.size = 0  # tokens added so far
+        self.columns: list[tuple[np.ndarray, ...]] = []  # (seeds, a begin, a end, b begin, b end, random next)
+
+    def add_tokens(self, tokens: np.ndarray, word_starts: np.ndarray | None) -> int:
+        """Makes `tokens` available to spans; returns the position of their first in the batch."""
+        self.tokens.append(tokens)
+        if word_starts is not None:
+            self.word_starts.append(word_starts)
+        self.size += len(tokens)
+        return self.size - len(tokens)
+
+    def add_pairs(self, seeds: np.ndarray, a_begin: np.ndarray, a_end: np.ndarray, b_begin: np.ndarray,
+                  b_end: np.ndarray, random_next: bool) -> None:
+        """[CLS] A [SEP] B [SEP] after truncation, A and B spans of the batch's tokens; `seeds` are the
+        instances' (see instance_seeds)."""
+        flags = np.full(len(seeds), random_next)
+        self.columns.append((np.asarray(seeds, dtype=np.uint64), a_begin, a_end, b_begin, b_end, flags))
+
+    def add_pair(self, seed: int, a: np.ndarray, b: np.ndarray, a_starts: np.ndarray | None,
+                 b_starts: np.ndarray | None, random_next: bool) -> None:
+        """One instance from its own A and B."""
+        a_begin, b_begin = self.add_tokens(a, a_starts), self.add_tokens(b, b_starts)
+        self.add_pairs(np.array([seed]), np.array([a_begin]), np.array([a_begin + len(a)]), np.array([b_begin]),
+                       np.array([b_begin + len(b)]), random_next)
+
+    def add_packed(self, seed: int, content: np.ndarray, content_starts: np.ndarray | None) -> None:
+        """[CLS] content [SEP] for MLM-only data; [SEP]s inside content separate documents."""
+        begin = self.add_tokens(content, content_starts)
+        self.add_pairs(np.array([seed]), np.array([begin]), np.array([begin + len(content)]), np.array([0]),
+                       np.array([0]), False)
+
+    def encode(self) -> tuple[np.ndarray, RecordBlock]:
+        """Every instance's order key (int64; it also picks the shard) and its tf.train.Example, framed."""
+        if not self.columns:
+            return np.zeros(0, dtype=np.int64), RecordBlock(b"", np.zeros(0, dtype=np.int64))
+        options, special = self.options, self.special
+        seeds, a_begin, a_end, b_begin, b_end, random_next = (np.concatenate(column) for column in zip(*self.columns))
+        tokens = np.concatenate(self.tokens)
+        words = np.concatenate(self.word_starts) if self.word_starts else None
+        count, width = len(seeds), options.max_seq_length
+        ids = np.zeros((count, width), dtype=np.int64)
+        starts = np.zeros((count, width), dtype=bool)
+        a_lengths = a_end - a_begin
+        first_column = np.ones(count, dtype=np.int64)
+        if options.nsp:
+            b_lengths = b_end - b_begin
+            front_a, back_a, front_b, back_b = truncations(a_lengths, b_lengths, options.max_num_tokens, seeds)
+            self.counts["truncated_tokens"] += int((front_a + back_a + front_b + back_b).sum())
+            kept_a, kept_b = a_lengths - front_a - back_a, b_lengths - front_b - back_b
+            b_begins = 2 + kept_a
+            ends = b_begins + kept_b
+            ids[np.arange(count), b_begins - 1] = special.sep
+            _place(ids, starts, tokens, words, a_begin + front_a, kept_a, first_column)
+            _place(ids, starts, tokens, words, b_begin + front_b, kept_b, b_begins)
+        else:
+            b_begins, ends = np.full(count, width, dtype=np.int64), 1 + a_lengths
+            _place(ids, starts, tokens, words, a_begin, a_lengths, first_column)
+        rows = np.arange(count)
+        ids[:, 0] = special.cls
+        ids[rows, ends] = special.sep
+        columns = np.arange(width)
+        input_mask = columns[None, :] <= ends[:, None]
+        candidate = input_mask & (ids != special.cls) & (ids != special.sep)
+        if options.whole_word_mask:
+            positions, labels = mask_whole_words(ids, ends + 1, candidate, starts, seeds, options, special)
+        else:
+            positions, labels = mask_tokens(ids, ends + 1, candidate, seeds, options, special)
+        masked = (positions > 0).sum(axis=1)  # [CLS] at 0 is never masked; 0 is padding
+        nsp = random_next.astype(np.int64)
+        self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
+                           masked=int(masked.sum()))
+        examples = framed_examples({
+            "input_ids": ids,
+            "input_mask": input_mask.astype(np.int64),
+            "segment_ids": (input_mask & (columns[None, :] >= b_begins[:, None])).astype(np.int64),
+            "masked_lm_positions": positions,
+            "masked_lm_ids": labels,
+            "masked_lm_weights": (np.arange(options.max_predictions_per_seq)[None, :] < masked[:, None]
+                                  ).astype(np.float32),
+            "next_sentence_labels": nsp[:, None],
+        })
+        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).astype(np.int64)  # below 2**63, see stable_int
+        self._clear()
+        return orders, examples

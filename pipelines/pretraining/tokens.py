@@ -1,0 +1,109 @@
+"""Documents to token ids (once, for every sequence length), with word boundaries for whole-word masking."""
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from pipelines.pretraining.instances import TokenizedDocument
+from vocab.tokenization import FullTokenizer, is_chinese_char
+
+# A vocab with fewer capitalized entries than this is uncased; BERT's cased
+# vocab has about 20% of them, the uncased one none.
+_CASED_SHARE = 0.01
+
+
+def check_vocab_case(vocab: Mapping[str, int], do_lower_case: bool) -> None:
+    """Refuses a vocab whose case contradicts --do_lower_case, which would fill the data with [UNK]."""
+    entries = [token for token in vocab if not (token.startswith("[") and token.endswith("]"))]
+    capitalized = [token for token in entries if token.lower() != token]
+    letters = sum(any(char.isalpha() for char in token) for token in entries)
+    if do_lower_case and len(capitalized) > _CASED_SHARE * len(entries):
+        raise ValueError(
+            f"the vocab is cased ({len(capitalized)} entries with capitals, e.g. {capitalized[:3]}) but "
+            "--do_lower_case lowercases the text, so those entries would never be used: pass "
+            "--no-do_lower_case or give an uncased vocab")
+    if not do_lower_case and not capitalized and letters > 100:
+        raise ValueError(
+            "the vocab is uncased (no entry has a capital) but --no-do_lower_case keeps capitals, so "
+            "capitalized words would become [UNK]: pass --do_lower_case or give a cased vocab")
+
+
+@functools.cache
+def _jieba():
+    import jieba  # only whole-word masking of Chinese text needs it
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+def chinese_word_continuations(text: str) -> list[bool]:
+    """For each Chinese character of `text`, in order: does it continue the word of the one before?
+
+    BERT's tokenizer makes every Chinese character a word of its own, so
+    whole-word masking would mask single characters; jieba's dictionary
+    segmentation (as in Chinese BERT-wwm) groups them into real words.
+    """
+    flags = []
+    for word in _jieba().cut(text):
+        previous_chinese = False
+        for char in word:
+            if is_chinese_char(char):
+                flags.append(previous_chinese)
+                previous_chinese = True
+            else:
+                previous_chinese = False
+    return flags
+
+
+def _word_starts(text: str, words: list[str], word_ids: list[tuple[int, ...]]) -> list[bool]:
+    continuations: Iterable[bool] = ()
+    if any(len(word) == 1 and is_chinese_char(word) for word in words):
+        continuations = chinese_word_continuations(text)
+    # The k-th one-character Chinese word is the k-th Chinese character of the text.
+    continuation = iter(continuations)
+    starts: list[bool] = []
+    previous_chinese = False
+    for word, ids in zip(words, word_ids):
+        chinese = len(word) == 1 and is_chinese_char(word)
+        joins = chinese and next(continuation, False) and previous_chinese
+        if ids:
+            starts.append(not joins)
+            starts.extend([False] * (len(ids) - 1))
+        previous_chinese = chinese
+    return starts
+
+
+class DocumentTokenizer:
+    """Sentences to a TokenizedDocument; empty sentences are dropped, as the reference does."""
+
+    def __init__(self, tokenizer: FullTokenizer, whole_word_mask: bool) -> None:
+        self.tokenizer = tokenizer
+        self.whole_word_mask = whole_word_mask
+
+    def __call__(self, doc_id: str, sentences: Iterable[str]) -> TokenizedDocument | None:
+        pieces: list[list[int]] = []
+        starts: list[list[bool]] = []
+        for sentence in sentences:
+            if self.whole_word_mask:
+                words, word_ids = self.tokenizer.encode_words(sentence)
+                ids = list(itertools.chain.from_iterable(word_ids))
+                if ids:
+                    starts.append(_word_starts(sentence, words, word_ids))
+            else:
+                ids = self.tokenizer.encode(sentence)
+            if ids:
+                pieces.append(ids)
+        if not pieces:
+            return None
+        offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+        np.cumsum([len(ids) for ids in pieces], out=offsets[1:])
+        tokens = np.fromiter(itertools.chain.from_iterable(pieces), dtype=np.int32, count=int(offsets[-1]))
+        word_starts = np.fromiter(itertools.chain.from_iterable(starts), dtype=bool, count=len(tokens)) \
+            if self.whole_word_mask else None
+        return TokenizedDocument(doc_id, tokens, offsets, word_starts)
