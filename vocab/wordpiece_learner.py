@@ -80,7 +80,7 @@ _PAIR = 1 << 32  # pair (a, b) of symbol ids is stored as the int a * _PAIR + b
 # --------------------------------------------------------------------------
 
 
-def _word_items(word_counts: Mapping[str, int]) -> list[tuple[str, int]]:
+def word_items(word_counts: Mapping[str, int]) -> list[tuple[str, int]]:
     """(word, count) pairs with count > 0, sorted: the order fixes every tie."""
     items = []
     for word, count in word_counts.items():
@@ -120,7 +120,7 @@ def alphabet(word_counts: Mapping[str, int], min_char_count: int = 1) -> list[st
     These pieces are always in the vocab, so a word made only of them never
     becomes [UNK], wherever the character sits in the word.
     """
-    return _alphabet(_word_items(word_counts), min_char_count)
+    return _alphabet(word_items(word_counts), min_char_count)
 
 
 # --------------------------------------------------------------------------
@@ -187,101 +187,115 @@ def evaluate(vocab: Sequence[str], word_counts: Mapping[str, int]) -> dict:
 # --------------------------------------------------------------------------
 
 
-def _merge_candidates(items: list[tuple[str, int]], num_merges: int, max_piece_chars: int) -> list[str]:
-    """Up to `num_merges` merged pieces, in merge order (most frequent pair first).
+class _PairMerger:
+    """Frequency merges over a word list: the pair tables and how one merge rewrites them.
 
     Symbols are ints; a pair is one int key (a * _PAIR + b), which keeps the
     pair tables small. `pair_words` lists the words that contain (or once
     contained) a pair; stale entries are skipped when the pair is merged.
     """
-    syms: list[str] = []  # symbol id -> piece ("##" on non-initial ones)
-    sym_chars: list[int] = []  # symbol id -> characters covered
-    ids: dict[str, int] = {}
 
-    def symbol(piece: str, chars: int) -> int:
-        sid = ids.get(piece)
+    def __init__(self, items: list[tuple[str, int]]) -> None:
+        self.syms: list[str] = []  # symbol id -> piece ("##" on non-initial ones)
+        self.sym_chars: list[int] = []  # symbol id -> characters covered
+        self.ids: dict[str, int] = {}
+        self.words: list[list[int]] = []
+        self.counts: list[int] = []
+        self.pair_counts: dict[int, int] = {}
+        self.pair_words: dict[int, list[int]] = {}
+        for wi, (word, count) in enumerate(items):
+            w = [self.symbol(word[0], 1)] + [self.symbol(PREFIX + ch, 1) for ch in word[1:]]
+            self.words.append(w)
+            self.counts.append(count)
+            for x, y in itertools.pairwise(w):
+                key = x * _PAIR + y
+                self.pair_counts[key] = self.pair_counts.get(key, 0) + count
+                self._list_word(key, wi)
+
+    def symbol(self, piece: str, chars: int) -> int:
+        sid = self.ids.get(piece)
         if sid is None:
-            sid = ids[piece] = len(syms)
-            syms.append(piece)
-            sym_chars.append(chars)
+            sid = self.ids[piece] = len(self.syms)
+            self.syms.append(piece)
+            self.sym_chars.append(chars)
         return sid
 
-    words: list[list[int]] = []
-    counts: list[int] = []
-    pair_counts: dict[int, int] = {}
-    pair_words: dict[int, list[int]] = {}
-    for wi, (word, count) in enumerate(items):
-        w = [symbol(word[0], 1)] + [symbol(PREFIX + ch, 1) for ch in word[1:]]
-        words.append(w)
-        counts.append(count)
+    def _list_word(self, key: int, wi: int) -> None:
+        listed = self.pair_words.get(key)
+        if listed is None:
+            self.pair_words[key] = [wi]
+        elif listed[-1] != wi:
+            listed.append(wi)
+
+    def heap_entry(self, key: int, count: int) -> tuple:
+        return (-count, self.syms[key // _PAIR], self.syms[key % _PAIR], key)  # ties: string order
+
+    def merge(self, key: int) -> tuple[int, set[int]]:
+        """Merges pair `key` in every word holding it: the new symbol and the pairs whose counts grew."""
+        a, b = divmod(key, _PAIR)
+        new = self.symbol(self.syms[a] + self.syms[b][len(PREFIX):], self.sym_chars[a] + self.sym_chars[b])
+        changed: set[int] = set()
+        for wi in self.pair_words.pop(key):
+            self._rewrite(wi, a, b, new, changed)
+        self.pair_counts.pop(key, None)
+        return new, changed
+
+    def _rewrite(self, wi: int, a: int, b: int, new: int, changed: set[int]) -> None:
+        """Word `wi` with (a, b) replaced by `new`, its pairs' counts moved from the old form to the new."""
+        w = self.words[wi]
+        n = len(w)
+        out: list[int] = []
+        i = 0
+        while i < n:
+            if i + 1 < n and w[i] == a and w[i + 1] == b:
+                out.append(new)
+                i += 2
+            else:
+                out.append(w[i])
+                i += 1
+        if len(out) == n:  # stale: merged away by an earlier merge
+            return
+        pair_counts, c = self.pair_counts, self.counts[wi]
+        emptied = []
         for x, y in itertools.pairwise(w):
-            key = x * _PAIR + y
-            pair_counts[key] = pair_counts.get(key, 0) + count
-            listed = pair_words.get(key)
-            if listed is None:
-                pair_words[key] = [wi]
-            elif listed[-1] != wi:
-                listed.append(wi)
+            k = x * _PAIR + y
+            pair_counts[k] -= c
+            if not pair_counts[k]:
+                emptied.append(k)
+        for x, y in itertools.pairwise(out):
+            k = x * _PAIR + y
+            pair_counts[k] = pair_counts.get(k, 0) + c
+            if x == new or y == new:  # only pairs with the new symbol are new to this word
+                changed.add(k)
+                self._list_word(k, wi)
+        self.words[wi] = out
+        for k in emptied:  # free pairs no word has any more (memory)
+            if not pair_counts.get(k, 1):
+                del pair_counts[k]
+                self.pair_words.pop(k, None)
 
-    def entry(key: int, count: int) -> tuple:
-        return (-count, syms[key // _PAIR], syms[key % _PAIR], key)  # ties: string order
 
-    heap = [entry(key, count) for key, count in pair_counts.items()]
+def merge_candidates(items: list[tuple[str, int]], num_merges: int, max_piece_chars: int) -> list[str]:
+    """Up to `num_merges` merged pieces, in merge order (most frequent pair first)."""
+    merger = _PairMerger(items)
+    heap = [merger.heap_entry(key, count) for key, count in merger.pair_counts.items()]
     heapq.heapify(heap)
     merges: list[str] = []
     while heap and len(merges) < num_merges:
         neg_count, _, _, key = heapq.heappop(heap)
-        count = pair_counts.get(key, 0)
+        count = merger.pair_counts.get(key, 0)
         if count != -neg_count:  # stale entry: the count dropped since it was pushed
             if count > 0:
-                heapq.heappush(heap, entry(key, count))
+                heapq.heappush(heap, merger.heap_entry(key, count))
             continue
         a, b = divmod(key, _PAIR)
-        if sym_chars[a] + sym_chars[b] > max_piece_chars:
+        if merger.sym_chars[a] + merger.sym_chars[b] > max_piece_chars:
             continue
-        new = symbol(syms[a] + syms[b][len(PREFIX):], sym_chars[a] + sym_chars[b])
-        merges.append(syms[new])
-        changed: set[int] = set()
-        for wi in pair_words.pop(key):
-            w = words[wi]
-            n = len(w)
-            out: list[int] = []
-            i = 0
-            while i < n:
-                if i + 1 < n and w[i] == a and w[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            if len(out) == n:  # stale: merged away by an earlier merge
-                continue
-            c = counts[wi]
-            emptied = []
-            for x, y in itertools.pairwise(w):
-                k = x * _PAIR + y
-                pair_counts[k] -= c
-                if not pair_counts[k]:
-                    emptied.append(k)
-            for x, y in itertools.pairwise(out):
-                k = x * _PAIR + y
-                pair_counts[k] = pair_counts.get(k, 0) + c
-                if x == new or y == new:  # only pairs with the new symbol are new to this word
-                    changed.add(k)
-                    listed = pair_words.get(k)
-                    if listed is None:
-                        pair_words[k] = [wi]
-                    elif listed[-1] != wi:
-                        listed.append(wi)
-            words[wi] = out
-            for k in emptied:  # free pairs no word has any more (memory)
-                if not pair_counts.get(k, 1):
-                    del pair_counts[k]
-                    pair_words.pop(k, None)
-        pair_counts.pop(key, None)
+        new, changed = merger.merge(key)
+        merges.append(merger.syms[new])
         for k in sorted(changed):
-            if pair_counts.get(k, 0) > 0:
-                heapq.heappush(heap, entry(k, pair_counts[k]))
+            if merger.pair_counts.get(k, 0) > 0:
+                heapq.heappush(heap, merger.heap_entry(k, merger.pair_counts[k]))
     return merges
 
 
@@ -362,7 +376,7 @@ def learn_wordpiece(
     """
     if max_piece_chars < 1:
         raise ValueError(f"max_piece_chars must be >= 1, got {max_piece_chars}")
-    items = _word_items(word_counts)
+    items = word_items(word_counts)
     alpha = _alphabet(items, min_char_count)
     if not alpha:
         raise ValueError("word_counts holds no words: nothing to learn a vocabulary from")
@@ -374,7 +388,7 @@ def learn_wordpiece(
     budget = vocab_size - minimum
     candidates = [
         piece
-        for piece in _merge_candidates(items, math.ceil(budget * CANDIDATE_FACTOR), max_piece_chars)
+        for piece in merge_candidates(items, math.ceil(budget * CANDIDATE_FACTOR), max_piece_chars)
         # Only a word starting with "#" (so not basic-tokenized: "#" is punctuation)
         # can merge into a string that reads as "##" or an alphabet piece.
         if piece not in known and piece != PREFIX

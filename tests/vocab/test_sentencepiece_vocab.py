@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.vocab.test_wordpiece_learner import BERT_LAYOUT, ENGLISH, basic_tokenize, read_text, reference
+from tests.support.reference_bert import import_reference_tokenization
+from tests.support.vocab_texts import BERT_LAYOUT, ENGLISH, basic_tokenize, read_text
 from vocab.sentencepiece_vocab import train_sentencepiece_wordpiece, wordpiece_pieces
 from vocab.vocab_file import vocab_sha256, write_vocab
 from vocab.wordpiece_learner import alphabet, evaluate
@@ -77,7 +78,7 @@ def test_training_text_tokenizes_without_unk(sentences_file, model_type):
 
 
 def test_reference_tokenizer_uses_the_vocab_unchanged(sentences_file, tmp_path):
-    tokenization = reference()
+    tokenization = import_reference_tokenization()
     vocab = trained(sentences_file, "unigram")
     path = str(tmp_path / "vocab.txt")
     write_vocab(vocab, path)

@@ -11,52 +11,12 @@ import sys
 
 import pytest
 
-from pipelines.corpus.readers.gutenberg import decode_book
-from tests.support import paths
+from tests.support.paths import REPO
+from tests.support.reference_bert import import_reference_tokenization
+from tests.support.vocab_texts import BERT_LAYOUT, ENGLISH, ENGLISH_HELDOUT, MULTILINGUAL, basic_tokenize, read_text
 from vocab import wordpiece_learner
 from vocab.vocab_file import special_layout, vocab_sha256, write_vocab
 from vocab.wordpiece_learner import alphabet, evaluate, learn_wordpiece
-
-REPO = str(paths.REPO)
-DATA = os.path.join(REPO, "tests", "data")
-ENGLISH = [
-    "gutenberg/pg1342-pride-and-prejudice-2025header-excerpt.txt",
-    "gutenberg/pg1661-adventures-of-sherlock-holmes-2012-excerpt.txt",
-    "gutenberg/pg2701-moby-dick-2008-excerpt.txt",
-    "gutenberg/pg10026-mirror-of-literature-vol10.txt",
-    "gutenberg/pg10089-elves-and-heroes.txt",
-    "gutenberg/pg35589-story-of-my-life-vols1-3-excerpt.txt",
-    "wikitext/enwiki-Andorra.wiki",
-    "wikitext/enwiki-Albedo.wiki",
-]
-ENGLISH_HELDOUT = [
-    "gutenberg/pg64317-great-gatsby-2025header-excerpt.txt",
-    "wikitext/enwiki-Aardwolf.wiki",
-]
-# Every script in tests/data: Latin with accents, Han, kana, Thai, Arabic, Cyrillic.
-MULTILINGUAL = sorted(
-    f"{folder}/{name}"
-    for folder in ("gutenberg", "wikitext")
-    for name in os.listdir(os.path.join(DATA, folder))
-    if name.endswith((".txt", ".wiki")) and name != "SOURCES.md"
-)
-BERT_LAYOUT = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def basic_tokenize(text: str, do_lower_case: bool = True) -> list[str]:
-    try:
-        from vocab.tokenization import BasicTokenizer
-    except ImportError:  # the project tokenizer is the reference's drop-in
-        from tests.support.reference_bert import import_reference_tokenization
-
-        BasicTokenizer = import_reference_tokenization().BasicTokenizer
-    return BasicTokenizer(do_lower_case=do_lower_case).tokenize(text)
-
-
-def read_text(relative: str) -> str:
-    with open(os.path.join(DATA, relative), "rb") as handle:
-        data = handle.read()
-    return decode_book(data) if relative.startswith("gutenberg/") else data.decode("utf-8")
 
 
 @functools.cache
@@ -70,12 +30,6 @@ def word_counts(files: tuple[str, ...]) -> dict[str, int]:
 @functools.cache
 def english_vocab(size: int = 3000) -> tuple[str, ...]:
     return tuple(learn_wordpiece(word_counts(tuple(ENGLISH)), size))
-
-
-def reference():
-    from tests.support.reference_bert import import_reference_tokenization
-
-    return import_reference_tokenization()
 
 
 # --------------------------------------------------------------------------
@@ -195,7 +149,7 @@ def test_pruning_beats_merge_order_vocab_under_greedy_matching():
     size = 3000
     alpha = alphabet(counts)
     budget = size - 104 - len(alpha)
-    merges = wordpiece_learner._merge_candidates(wordpiece_learner._word_items(counts), budget, 100)
+    merges = wordpiece_learner.merge_candidates(wordpiece_learner.word_items(counts), budget, 100)
     merge_order = special_layout() + alpha + [m for m in merges if m not in alpha][:budget]
     ours = evaluate(english_vocab(size), counts)["pieces_per_word"]
     baseline = evaluate(merge_order[:size], counts)["pieces_per_word"]
@@ -213,7 +167,7 @@ def test_heldout_english_is_covered():
 
 
 def test_evaluate_counts_match_reference_wordpiece_tokenizer():
-    tokenization = reference()
+    tokenization = import_reference_tokenization()
     vocab = english_vocab()
     counts = dict(word_counts(tuple(ENGLISH_HELDOUT)))
     counts["x" * 201] = 2  # longer than max_input_chars_per_word: [UNK]
@@ -233,7 +187,7 @@ def test_evaluate_counts_match_reference_wordpiece_tokenizer():
 
 
 def test_reference_full_tokenizer_reads_the_written_vocab(tmp_path):
-    tokenization = reference()
+    tokenization = import_reference_tokenization()
     vocab = english_vocab()
     path = str(tmp_path / "vocab.txt")
     write_vocab(vocab, path)
