@@ -22,8 +22,8 @@ pytest.importorskip("tensorflow")
 import tensorflow as tf  # noqa: E402
 
 from pipelines.corpus.readers.gutenberg import decode_book  # noqa: E402
-from tests.support.reference_bert import import_reference_tokenization  # noqa: E402
 from tests.support.paths import DATA  # noqa: E402
+from tests.support.reference_bert import import_reference_tokenization  # noqa: E402
 from vocab import tokenization  # noqa: E402
 from vocab.tokenization import (  # noqa: E402
     BasicTokenizer,
