@@ -27,7 +27,7 @@ from pipelines.corpus.readers import gutenberg  # noqa: E402
 from pipelines.corpus.readers.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
 from pipelines.corpus.readers.wikipedia_pages import page_drop_reason  # noqa: E402
 from pipelines.corpus.segmentation import SentenceSegmenter  # noqa: E402
-from pipelines.corpus.wikitext.cleaning import make_cleaner  # noqa: E402
+from pipelines.corpus.wikitext.cleaners import make_cleaner  # noqa: E402
 
 
 def _timed(function, *args):

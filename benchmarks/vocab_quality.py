@@ -50,7 +50,7 @@ from pipelines.corpus.inputs import open_decompressed  # noqa: E402
 from pipelines.corpus.readers import gutenberg  # noqa: E402
 from pipelines.corpus.readers.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
 from pipelines.corpus.readers.wikipedia_pages import page_drop_reason  # noqa: E402
-from pipelines.corpus.wikitext.cleaning import make_cleaner  # noqa: E402
+from pipelines.corpus.wikitext.cleaners import make_cleaner  # noqa: E402
 from vocab.sentencepiece_vocab import train_sentencepiece_wordpiece  # noqa: E402
 from vocab.tokenization import BasicTokenizer  # noqa: E402
 from vocab.vocab_file import SPECIAL_TOKENS, assemble_vocab  # noqa: E402

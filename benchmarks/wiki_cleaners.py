@@ -11,7 +11,7 @@ one markdown table per cleaner, a row per dump plus a total:
 * pages, input chars (wikitext), output chars (cleaned text);
 * kept %: output chars / input chars;
 * residue / 1k: markup leftovers per 1,000 output chars, counted by
-  `pipelines.corpus.wikitext.cleaning.markup_residue` ("{{", "}}", "[[", "]]",
+  `pipelines.corpus.wikitext.cleaners.markup_residue` ("{{", "}}", "[[", "]]",
   "<ref", "{|", "|}", "&nbsp;", "'''", "==", "thumb|", category prefixes,
   HTML-like tags, and every "|");
 * chars/s: input chars per second of cleaning time, one core (parse and
@@ -36,7 +36,7 @@ import xml.etree.ElementTree as ET
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from pipelines.corpus.wikitext.cleaning import CLEANERS, make_cleaner, markup_residue  # noqa: E402
+from pipelines.corpus.wikitext.cleaners import CLEANERS, make_cleaner, markup_residue  # noqa: E402
 
 _REDIRECT_TEXT = re.compile(
     r"^\s*#\s*(?:redirect|転送|перенаправлення|перенаправление|weiterleitung|"

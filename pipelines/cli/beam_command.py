@@ -25,7 +25,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, required: bool = True) 
     # Imported here, not above: the reading and cleaning modules build Unicode tables when imported
     # (~0.3 s) that the commands without raw inputs do not need.
     from pipelines.corpus.sources import TEXT_SPLITS, ReadOptions
-    from pipelines.corpus.wikitext.cleaning import CLEANERS
+    from pipelines.corpus.wikitext.cleaners import CLEANERS
 
     io = parser.add_argument_group("input and output")
     io.add_argument(

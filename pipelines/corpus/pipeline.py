@@ -22,7 +22,7 @@ from pipelines.corpus.inputs import InputFile
 from pipelines.corpus.normalization import normalize_text
 from pipelines.corpus.segmentation import SentenceSegmenter
 from pipelines.corpus.sources import ReadOptions, plan_dump_ranges, read_dump_range, read_file
-from pipelines.corpus.wikitext.cleaning import make_cleaner
+from pipelines.corpus.wikitext.cleaners import DEFAULT_CLEANER, make_cleaner
 from pipelines.output_folder import Staging
 
 OUTCOMES = "outcomes"
@@ -40,7 +40,7 @@ INPUT_BYTES = "input_bytes"  # counter: input bytes read, counted per file or du
 class CorpusOptions:
     output: str
     read: ReadOptions = ReadOptions()
-    wiki_cleaner: str = "mwparserfromhell"
+    wiki_cleaner: str = DEFAULT_CLEANER
     thresholds: QualityThresholds = QualityThresholds()
     dedup: bool = True
     near_dedup: bool = False
