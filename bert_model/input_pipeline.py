@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from formats.masking import KEEP_BELOW, MASK_BELOW
 from formats.pretraining_data import (
     METADATA_FILE,
     SHARD_STEM,
@@ -221,6 +222,6 @@ def remask(features: Mapping[str, tf.Tensor], seed: tf.Tensor, masking: DynamicM
 
     kind = tf.random.stateless_uniform(shape, draw_kind)
     random_ids = tf.random.stateless_uniform(shape, draw_random, maxval=vocab_size, dtype=tf.int32)
-    replacement = tf.where(kind < 0.8, masking.mask_id, tf.where(kind < 0.9, targets, random_ids))
+    replacement = tf.where(kind < MASK_BELOW, masking.mask_id, tf.where(kind < KEEP_BELOW, targets, random_ids))
     return {**features, "input_ids": _put(ids, positions, replacement, valid), "masked_lm_positions": positions,
             "masked_lm_ids": targets, "masked_lm_weights": tf.cast(valid, tf.float32)}

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read only the first N instances (the report says it is a sample)")
     plot = parser.add_mutually_exclusive_group()
     plot.add_argument("--plot", metavar="PATH",
-                      help="PNG of the length distribution (default FOLDER/length_histogram.png)")
+                      help=f"PNG of the length distribution (default FOLDER/{inspect_data.PLOT_FILE})")
     add_bool_flag(plot, "--no_plot", help="write no plot (e.g. for a read-only folder)")
     add_bool_flag(parser, "--json", help="print the report as JSON instead of text")
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                           max_instances=args.max_instances)
     except inspect_data.InspectError as error:
         raise UsageError(str(error)) from None
-    plot = None if args.no_plot else args.plot or f"{report.folder}/length_histogram.png"
+    plot = None if args.no_plot else args.plot or f"{report.folder}/{inspect_data.PLOT_FILE}"
     if plot:
         inspect_data.plot_lengths(report, plot)
     if args.json:

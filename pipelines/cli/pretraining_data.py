@@ -3,26 +3,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import os
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from formats.pretraining_data import FILE_BYTES, METADATA_FILE, SHARD_PATTERN, DatasetMetadata
+from formats.pretraining_data import METADATA_FILE, DatasetMetadata
 from pipelines import progress
 from pipelines.cli.beam_command import check_output_writable, check_worker_readable, run_pipeline, runner_name
 from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_overwrite_argument, add_vocab_file_flag
-from pipelines.corpus.document_writer import corpus_documents
 from pipelines.errors import UsageError
-from pipelines.output_folder import Output, StageRun
+from pipelines.output_folder import StageRun
 from pipelines.pretraining import pipeline as pretraining_pipeline
+from pipelines.pretraining.datasets import written_metadata
 from pipelines.pretraining.handoff import HANDOFFS, handoff_space
+from pipelines.pretraining.inputs import BERT_TEXT, resolve_inputs
 from pipelines.pretraining.instances import InstanceOptions
-from pipelines.pretraining.tokens import check_vocab_case
-from vocab.tokenization import FullTokenizer, VocabError, parse_vocab
+from pipelines.pretraining.options import PretrainingDataOptions
+from pipelines.pretraining.tokens import load_tokenizer
 
 HELP = "documents -> masked-LM / next-sentence TFRecords (OUT/seq128, OUT/seq512, ...)"
 DESCRIPTION = (
@@ -131,65 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pretraining_arguments(parser)
 
 
-def resolve_inputs(values: list[str]) -> tuple[list[str], list[str], dict, dict[str, int]]:
-    """(parquet files, text files, the corpus stage's stats.json contents by folder, every file's bytes).
-
-    A corpus folder gives the documents its stats.json lists, checked against it (a folder without one is
-    refused: a run that did not finish); files and globs are read as they match.
-    """
-    parquet, text, stats, sizes = [], [], {}, {}
-    for value in values:
-        if value.startswith(f"{pretraining_pipeline.BERT_TEXT}:"):
-            pattern, target = value.split(":", 1)[1], text
-        elif value.endswith(".parquet") or any(char in value for char in "*?["):
-            pattern, target = value, parquet
-        else:
-            folder = value.rstrip("/")
-            stats[folder], documents = corpus_documents(folder)
-            parquet.extend(documents)
-            sizes.update((path, stats[folder][FILE_BYTES][path[len(folder) + 1:]]) for path in documents)
-            continue
-        if FileSystems.get_scheme(pattern) is None:  # Beam matches no relative glob without a folder ("b*.txt")
-            pattern = os.path.abspath(pattern)
-        matched = {m.path: m.size_in_bytes for result in FileSystems.match([pattern]) for m in result.metadata_list}
-        if not matched:
-            raise UsageError(f"--input {value!r} matched no files (looked for {pattern})")
-        target.extend(sorted(matched))
-        sizes.update(matched)
-    check_documents_files(parquet)
-    return parquet, text, stats, sizes
-
-
-def check_documents_files(paths: list[str]) -> None:
-    """Reads every Parquet footer before the pipeline starts: a damaged or foreign file is named now, not in a
-    worker's traceback after the other files were read."""
-    for path in paths:
-        try:
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                columns = pq.read_schema(handle).names
-        except (pa.ArrowException, OSError) as error:
-            raise UsageError(f"--input {path} is not a readable Parquet file ({error})") from None
-        missing = [name for name in pretraining_pipeline.DOCUMENT_COLUMNS if name not in columns]
-        if missing:
-            raise UsageError(f"--input {path} has no {' or '.join(missing)} column: it is not the corpus stage's "
-                             "documents (give reference-format text as --input_file or bert-text:PATTERN)")
-
-
-def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer, str]:
-    """The tokenizer and the vocab file's SHA-256; refuses a vocab whose case contradicts the flag."""
-    # Beam's FileSystems, not tf.io.gfile: importing TensorFlow would cost this stage ~0.5 GB of memory.
-    try:
-        with FileSystems.open(vocab_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            data = handle.read()
-        vocab = parse_vocab(data, vocab_path)
-        check_vocab_case(vocab, do_lower_case)
-    except (OSError, VocabError, ValueError) as error:
-        raise UsageError(f"--vocab {vocab_path}: {error}") from None
-    return FullTokenizer.from_vocab(vocab, do_lower_case), hashlib.sha256(data).hexdigest()
-
-
 def pretraining_options(args: argparse.Namespace, output: str, vocab_path: str, sha256: str,
-                        input_stats: dict) -> pretraining_pipeline.PretrainingOptions:
+                        input_stats: dict) -> PretrainingDataOptions:
     if not 0 < args.masked_lm_prob < 1 or not 0 <= args.short_seq_prob <= 1:
         raise UsageError("--masked_lm_prob must be in (0, 1) and --short_seq_prob in [0, 1]")
     if resolve_dupe_factor(args) < 1 or args.num_shards < 0:
@@ -198,7 +137,7 @@ def pretraining_options(args: argparse.Namespace, output: str, vocab_path: str, 
         InstanceOptions(size, predictions, args.masked_lm_prob, args.short_seq_prob, args.whole_word_mask,
                         nsp=not args.no_nsp)
         for size, predictions in resolve_lengths(args))
-    return pretraining_pipeline.PretrainingOptions(
+    return PretrainingDataOptions(
         output=output.rstrip("/"), lengths=lengths, dupe_factor=resolve_dupe_factor(args), seed=args.seed,
         do_lower_case=args.do_lower_case, num_shards=args.num_shards,
         compression=None if args.compression == "none" else args.compression,
@@ -211,11 +150,6 @@ def resolve_handoff(choice: str, beam_args: list[str]) -> str:
         return choice
     runner = runner_name(beam_args)
     return "files" if not runner or "direct" in runner else "shuffle"
-
-
-def read_metadata(folder: str) -> DatasetMetadata:
-    with FileSystems.open(f"{folder}/{METADATA_FILE}") as handle:
-        return DatasetMetadata.from_json(handle.read().decode("utf-8"))
 
 
 def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[str], vocab_path: str,
@@ -233,11 +167,8 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)
-    folders = {length: f"{options.output}/{options.length_dir(length.max_seq_length)}".rstrip("/")
-               for length in options.lengths}
-    outputs = [Output(folder, METADATA_FILE, shard_files or (SHARD_PATTERN,), options.length_run(length))
-               for length, folder in folders.items()]
-    with StageRun("pretraining-data", options.output, outputs, args.overwrite) as stage, \
+    folders = options.folders()
+    with StageRun("pretraining-data", options.output, options.outputs(), args.overwrite) as stage, \
             handoff_space(stage.staging.work) as handoff_folder:
         pending = {output.folder for output in stage.pending}
         todo = dataclasses.replace(options, lengths=tuple(length for length in folders if folders[length] in pending),
@@ -246,7 +177,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
                 pipeline, todo, tokenizer, parquet, text, stage.staging), "pretraining-data",
                 progress.corpus_totals(input_stats, inputs)):
             return []
-    written = {folder: read_metadata(folder) for folder in folders.values()}
+    written = {folder: written_metadata(folder) for folder in folders.values()}
     for folder, metadata in written.items():
         if folder not in pending:
             continue  # complete before this run, and said so
@@ -284,7 +215,7 @@ def write_output_files(args: argparse.Namespace, beam_args: list[str], inputs: l
 
 def stage_inputs(args: argparse.Namespace) -> list[str]:
     """--input values plus every pattern of --input_file, as bert-text: inputs."""
-    inputs = [*(args.input or []), *(f"{pretraining_pipeline.BERT_TEXT}:{pattern}"
+    inputs = [*(args.input or []), *(f"{BERT_TEXT}:{pattern}"
                                      for value in args.input_file or [] for pattern in value.split(",") if pattern)]
     if not inputs:
         raise UsageError("give --input (a corpus folder or documents-*.parquet) or --input_file (reference-format "

@@ -1,21 +1,23 @@
 /* Masked-LM choices for a batch of instances, compiled.
  *
- * The twin of pretraining_instances.mask_tokens, which stays for installs
+ * The twin of pipelines.pretraining.masking.mask_tokens, which stays for installs
  * without a C compiler (tests check both give the same arrays). The numpy path
  * draws a 64-bit key for every position of every row and partitions them,
  * building temporaries as large as the batch; a loop per row needs none.
  * benchmarks/RESULTS.md has the measured difference.
  *
- * mask_tokens(ids, candidate, wanted, seeds, max_predictions, mask_id, vocab_size) -> (positions, labels)
+ * mask_tokens(rows, width, ids, candidate, wanted, seeds, max_predictions, mask_id, vocab_size, mask_below,
+ *             kept_of_unmasked) -> (positions, labels)
  *   ids: int64 [rows, width], C-contiguous, masked in place; candidate: bool [rows, width];
- *   wanted: int64 [rows]; seeds: uint64 [rows]. Returns bytes of int64 [rows, max_predictions] each.
+ *   wanted: int64 [rows]; seeds: uint64 [rows]; mask_below, kept_of_unmasked: the 80/10/10 rule's
+ *   thresholds (formats.masking). Returns bytes of int64 [rows, max_predictions] each.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-/* The stream numbers and SplitMix64 of pretraining_instances.random_words. */
+/* The stream numbers and SplitMix64 of pipelines.pretraining.instances.random_words. */
 enum { PICK = 1, DECIDE = 2, KEEP = 3, REPLACE = 4 };
 static const uint64_t GOLDEN = 0x9E3779B97F4A7C15ull;
 
@@ -58,8 +60,9 @@ static PyObject *mask_tokens(PyObject *self, PyObject *args) {
     PyObject *ids_object, *candidate_object, *wanted_object, *seeds_object;
     Py_ssize_t rows, width, max_predictions;
     long long mask_id, vocab_size;
-    if (!PyArg_ParseTuple(args, "nnOOOOnLL", &rows, &width, &ids_object, &candidate_object, &wanted_object,
-                          &seeds_object, &max_predictions, &mask_id, &vocab_size))
+    double mask_below, kept_of_unmasked;
+    if (!PyArg_ParseTuple(args, "nnOOOOnLLdd", &rows, &width, &ids_object, &candidate_object, &wanted_object,
+                          &seeds_object, &max_predictions, &mask_id, &vocab_size, &mask_below, &kept_of_unmasked))
         return NULL;
     if (vocab_size <= 0 || max_predictions < 0) {
         PyErr_SetString(PyExc_ValueError, "vocab_size must be positive and max_predictions not negative");
@@ -105,10 +108,10 @@ static PyObject *mask_tokens(PyObject *self, PyObject *args) {
                 out_labels[row * max_predictions + predictions] = row_ids[column];
                 predictions++;
             }
-            /* 80% [MASK], 10% kept, 10% a random vocabulary entry. */
-            if (uniform(word(seed, DECIDE, column)) < 0.8)
+            /* [MASK], kept or a random vocabulary entry: 80/10/10. */
+            if (uniform(word(seed, DECIDE, column)) < mask_below)
                 row_ids[column] = mask_id;
-            else if (!(uniform(word(seed, KEEP, column)) < 0.5))
+            else if (!(uniform(word(seed, KEEP, column)) < kept_of_unmasked))
                 row_ids[column] = (int64_t)(word(seed, REPLACE, column) % (uint64_t)vocab_size);
         }
     }
@@ -132,8 +135,8 @@ release_ids:
 
 static PyMethodDef methods[] = {
     {"mask_tokens", mask_tokens, METH_VARARGS,
-     "mask_tokens(rows, width, ids, candidate, wanted, seeds, max_predictions, mask_id, vocab_size) -> "
-     "(positions, labels) as bytes of int64; ids are masked in place."},
+     "mask_tokens(rows, width, ids, candidate, wanted, seeds, max_predictions, mask_id, vocab_size, mask_below, "
+     "kept_of_unmasked) -> (positions, labels) as bytes of int64; ids are masked in place."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,6 +16,7 @@ import numpy as np
 from formats.pretraining_data import METADATA_FILE, SHARD_PATTERN, DatasetMetadata
 
 BATCH_SIZE = 1024
+PLOT_FILE = "length_histogram.png"  # the length plot's default name in the folder inspected
 LENGTH_BINS = 8
 _BAR_WIDTH = 40
 _STRUCTURE_TOKENS = ("[CLS]", "[SEP]")

@@ -16,9 +16,13 @@ and get the same bytes. The distributions are the reference's:
   sentences of the chunk are put back;
 - `truncate_seq_pair`: remove tokens from the longer segment, each from the
   front or the back with probability 1/2;
-- masking: `min(max_predictions_per_seq, max(1, round(len(tokens) * p)))`
-  positions other than [CLS]/[SEP], uniformly; each becomes [MASK] 80%, stays
-  10%, becomes a uniformly random vocabulary entry 10%.
+- masking (pipelines.pretraining.masking): `min(max_predictions_per_seq,
+  max(1, round(len(tokens) * p)))` positions other than [CLS]/[SEP],
+  uniformly; each becomes [MASK] 80%, stays 10%, becomes a uniformly random
+  vocabulary entry 10% (formats.masking).
+
+Pairing and packing a range of documents (pipelines.pretraining.pairing,
+.packing) and encoding instances (.instance_batch) build on these functions.
 
 Fixed on purpose (README, "Differences from the reference"): the random
 document is never the document itself (the reference gives up after 10
@@ -29,19 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
-from formats.tfrecord import RecordBlock, framed_examples
-
-try:  # mask_tokens compiled (pipelines/pretraining/_masking.c): setup.py builds it where a C compiler is found
-    from pipelines.pretraining import _masking as _compiled_masking
-except ImportError:
-    _compiled_masking = None
 
 
 class TokenizedDocument(NamedTuple):
@@ -258,194 +254,3 @@ def truncations(length_a: np.ndarray, length_b: np.ndarray, max_num_tokens: int,
     front_a, front_b = _heads(seeds, 0, from_a), _heads(seeds, 1 << 32, from_b)
     return front_a, from_a - front_a, front_b, from_b - front_b
 
-
-def masks_wanted(lengths: np.ndarray, options: InstanceOptions) -> np.ndarray:
-    """min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob))), rounding half to even as Python."""
-    return np.minimum(np.maximum(1, np.rint(lengths * options.masked_lm_prob)), options.max_predictions_per_seq
-                      ).astype(np.int64)
-
-
-def mask_tokens(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, seeds: np.ndarray,
-                options: InstanceOptions, special: SpecialIds) -> tuple[np.ndarray, np.ndarray]:
-    """Masks the rows of `ids` in place, one token per choice; returns (positions, originals), position-sorted.
-
-    The chosen positions are the `wanted` candidates with the smallest PICK
-    values: a uniform random subset, as the reference's shuffle-and-take.
-    """
-    wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
-    if _compiled_masking is not None and ids.dtype == np.int64 and ids.flags.c_contiguous:
-        count, width, most = *ids.shape, options.max_predictions_per_seq
-        positions, labels = _compiled_masking.mask_tokens(
-            count, width, ids, np.ascontiguousarray(candidate, dtype=bool), wanted.astype(np.int64),
-            np.ascontiguousarray(seeds, dtype=np.uint64), most, special.mask, special.vocab_size)
-        return (np.frombuffer(positions, dtype=np.int64).reshape(count, most),
-                np.frombuffer(labels, dtype=np.int64).reshape(count, most))
-    keys = np.where(candidate, random_words(seeds, PICK, ids.shape[1]), np.uint64(_MASK64))
-    most = int(wanted.max(initial=0))
-    if most == 0:
-        return _apply_choices(ids, np.zeros_like(candidate), seeds, options, special)
-    # Each row's wanted-th smallest key bounds its choice (64-bit keys of distinct positions do not tie).
-    smallest = np.sort(np.partition(keys, most - 1, axis=1)[:, :most], axis=1)
-    bound = np.take_along_axis(smallest, np.maximum(wanted - 1, 0)[:, None], axis=1)
-    chosen = candidate & (keys <= bound) & (wanted > 0)[:, None]
-    return _apply_choices(ids, chosen, seeds, options, special)
-
-
-def _apply_choices(ids: np.ndarray, chosen: np.ndarray, seeds: np.ndarray, options: InstanceOptions,
-                   special: SpecialIds, first_of_word: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """80% [MASK], 10% kept, 10% random entry at chosen positions; the draw is read at `first_of_word`."""
-    width = ids.shape[1]
-    rows, columns = np.nonzero(chosen)
-    decide_at = columns if first_of_word is None else first_of_word[rows, columns]
-    row_seeds = seeds[rows]
-    to_mask = uniform(random_words_at(row_seeds, DECIDE, decide_at)) < 0.8
-    keep = uniform(random_words_at(row_seeds, KEEP, decide_at)) < 0.5
-    replacement = (random_words_at(row_seeds, REPLACE, columns) % np.uint64(special.vocab_size)).astype(ids.dtype)
-    originals = ids.copy()
-    ids[rows[to_mask], columns[to_mask]] = special.mask
-    randomized = ~to_mask & ~keep
-    ids[rows[randomized], columns[randomized]] = replacement[randomized]
-    positions = np.sort(np.where(chosen, np.arange(width), width), axis=1)[:, :options.max_predictions_per_seq]
-    valid = positions < width
-    positions = np.where(valid, positions, 0)
-    return positions, np.where(valid, np.take_along_axis(originals, positions, axis=1), 0)
-
-
-def mask_whole_words(ids: np.ndarray, lengths: np.ndarray, candidate: np.ndarray, word_starts: np.ndarray,
-                     seeds: np.ndarray, options: InstanceOptions, special: SpecialIds) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-word masking: words in PICK order of their first token; a word that would overflow is skipped.
-
-    With every token a word this chooses exactly what mask_tokens chooses.
-    """
-    count, width = ids.shape
-    wanted = np.minimum(masks_wanted(lengths, options), candidate.sum(axis=1))
-    keys = random_words(seeds, PICK, width)
-    chosen = np.zeros_like(candidate)
-    first_of_word = np.tile(np.arange(width), (count, 1))
-    for row in range(count):
-        positions = np.flatnonzero(candidate[row])
-        starts = np.flatnonzero(word_starts[row, positions] | (np.arange(len(positions)) == 0))
-        words = np.split(positions, starts[1:])
-        total = 0
-        for word in sorted(words, key=lambda w: (int(keys[row, w[0]]), int(w[0]))):
-            if total >= wanted[row]:
-                break
-            if total + len(word) <= wanted[row]:
-                chosen[row, word] = True
-                first_of_word[row, word] = word[0]
-                total += len(word)
-    return _apply_choices(ids, chosen, seeds, options, special, first_of_word)
-
-
-def _place(ids: np.ndarray, starts: np.ndarray, tokens: np.ndarray, token_starts: np.ndarray | None,
-           begins: np.ndarray, kept: np.ndarray, first_column: np.ndarray) -> None:
-    """Writes tokens[begins[i]:begins[i] + kept[i]] (and their word starts) into row i from first_column[i]
-    on, all rows at once."""
-    source = span_index(begins, kept)
-    target = span_index(np.arange(len(begins)) * ids.shape[1] + first_column, kept)
-    ids.ravel()[target] = tokens[source]
-    if token_starts is not None:
-        starts.ravel()[target] = token_starts[source]
-        starts[np.arange(len(begins)), first_column] = True  # a segment never starts mid-word
-
-
-class InstanceBatch:
-    """Collects instances of one max_seq_length; truncates, masks and encodes them as tf.train.Examples
-    together (numpy over the whole batch: per-instance Python cost more than all the rest).
-
-    Instances are added as spans of token arrays added before (add_tokens), a whole document round or
-    request batch at a time.
-    """
-
-    def __init__(self, options: InstanceOptions, special: SpecialIds) -> None:
-        self.options, self.special = options, special
-        self._clear()
-        self.counts: Counter = Counter()  # instances, random_next, truncated_tokens, tokens, masked
-
-    def _clear(self) -> None:
-        self.tokens: list[np.ndarray] = []
-        self.word_starts: list[np.ndarray] = []
-        self.size = 0  # tokens added so far
-        self.columns: list[tuple[np.ndarray, ...]] = []  # (seeds, a begin, a end, b begin, b end, random next)
-
-    def add_tokens(self, tokens: np.ndarray, word_starts: np.ndarray | None) -> int:
-        """Makes `tokens` available to spans; returns the position of their first in the batch."""
-        self.tokens.append(tokens)
-        if word_starts is not None:
-            self.word_starts.append(word_starts)
-        self.size += len(tokens)
-        return self.size - len(tokens)
-
-    def add_pairs(self, seeds: np.ndarray, a_begin: np.ndarray, a_end: np.ndarray, b_begin: np.ndarray,
-                  b_end: np.ndarray, random_next: bool) -> None:
-        """[CLS] A [SEP] B [SEP] after truncation, A and B spans of the batch's tokens; `seeds` are the
-        instances' (see instance_seeds)."""
-        flags = np.full(len(seeds), random_next)
-        self.columns.append((np.asarray(seeds, dtype=np.uint64), a_begin, a_end, b_begin, b_end, flags))
-
-    def add_pair(self, seed: int, a: np.ndarray, b: np.ndarray, a_starts: np.ndarray | None,
-                 b_starts: np.ndarray | None, random_next: bool) -> None:
-        """One instance from its own A and B."""
-        a_begin, b_begin = self.add_tokens(a, a_starts), self.add_tokens(b, b_starts)
-        self.add_pairs(np.array([seed]), np.array([a_begin]), np.array([a_begin + len(a)]), np.array([b_begin]),
-                       np.array([b_begin + len(b)]), random_next)
-
-    def add_packed(self, seed: int, content: np.ndarray, content_starts: np.ndarray | None) -> None:
-        """[CLS] content [SEP] for MLM-only data; [SEP]s inside content separate documents."""
-        begin = self.add_tokens(content, content_starts)
-        self.add_pairs(np.array([seed]), np.array([begin]), np.array([begin + len(content)]), np.array([0]),
-                       np.array([0]), False)
-
-    def encode(self) -> tuple[np.ndarray, RecordBlock]:
-        """Every instance's order key (int64; it also picks the shard) and its tf.train.Example, framed."""
-        if not self.columns:
-            return np.zeros(0, dtype=np.int64), RecordBlock(b"", np.zeros(0, dtype=np.int64))
-        options, special = self.options, self.special
-        seeds, a_begin, a_end, b_begin, b_end, random_next = (np.concatenate(column) for column in zip(*self.columns))
-        tokens = np.concatenate(self.tokens)
-        words = np.concatenate(self.word_starts) if self.word_starts else None
-        count, width = len(seeds), options.max_seq_length
-        ids = np.zeros((count, width), dtype=np.int64)
-        starts = np.zeros((count, width), dtype=bool)
-        a_lengths = a_end - a_begin
-        first_column = np.ones(count, dtype=np.int64)
-        if options.nsp:
-            b_lengths = b_end - b_begin
-            front_a, back_a, front_b, back_b = truncations(a_lengths, b_lengths, options.max_num_tokens, seeds)
-            self.counts["truncated_tokens"] += int((front_a + back_a + front_b + back_b).sum())
-            kept_a, kept_b = a_lengths - front_a - back_a, b_lengths - front_b - back_b
-            b_begins = 2 + kept_a
-            ends = b_begins + kept_b
-            ids[np.arange(count), b_begins - 1] = special.sep
-            _place(ids, starts, tokens, words, a_begin + front_a, kept_a, first_column)
-            _place(ids, starts, tokens, words, b_begin + front_b, kept_b, b_begins)
-        else:
-            b_begins, ends = np.full(count, width, dtype=np.int64), 1 + a_lengths
-            _place(ids, starts, tokens, words, a_begin, a_lengths, first_column)
-        rows = np.arange(count)
-        ids[:, 0] = special.cls
-        ids[rows, ends] = special.sep
-        columns = np.arange(width)
-        input_mask = columns[None, :] <= ends[:, None]
-        candidate = input_mask & (ids != special.cls) & (ids != special.sep)
-        if options.whole_word_mask:
-            positions, labels = mask_whole_words(ids, ends + 1, candidate, starts, seeds, options, special)
-        else:
-            positions, labels = mask_tokens(ids, ends + 1, candidate, seeds, options, special)
-        masked = (positions > 0).sum(axis=1)  # [CLS] at 0 is never masked; 0 is padding
-        nsp = random_next.astype(np.int64)
-        self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
-                           masked=int(masked.sum()))
-        examples = framed_examples({
-            "input_ids": ids,
-            "input_mask": input_mask.astype(np.int64),
-            "segment_ids": (input_mask & (columns[None, :] >= b_begins[:, None])).astype(np.int64),
-            "masked_lm_positions": positions,
-            "masked_lm_ids": labels,
-            "masked_lm_weights": (np.arange(options.max_predictions_per_seq)[None, :] < masked[:, None]
-                                  ).astype(np.float32),
-            "next_sentence_labels": nsp[:, None],
-        })
-        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).astype(np.int64)  # below 2**63, see stable_int
-        self._clear()
-        return orders, examples

@@ -163,8 +163,10 @@ EXPECTED_TRANSFORMS = {
                "Corpus/SpreadDocuments", "Corpus/Segment", "WriteDocuments/WriteShard", "WriteErrors",
                "WriteStats/WriteJson"],
     "vocab": ["ReadDocuments/SpreadRanges", "CountTraining/CountBatch", "CountTraining/SumCounts", "Learn"],
-    "pretraining-data": ["Read/ReadParquet", "SpreadDocuments", "Tokenize", "GroupRanges", "CreateInstances",
-                         "MeetDonors", "FulfilRequests", "GroupShards", "WriteShards", "WriteMetadata"],
+    "pretraining-data": ["Read/ReadParquet", "Tokenize/SpreadDocuments", "Tokenize/TokenizeDocuments",
+                         "Rank/RangeStarts", "MakeInstances/GroupRanges", "MakeInstances/CreateInstances",
+                         "MakeInstances/MeetDonors", "MakeInstances/FulfilRequests", "WriteDatasets/GroupShards",
+                         "WriteDatasets/WriteShards", "WriteDatasets/WriteMetadata"],
 }
 
 
@@ -185,7 +187,8 @@ def test_dataflow_template_stages_the_package_and_the_pipeline(stage, chain, tmp
     [package] = tmp_path.glob("bertprep-*")
     assert (package / "setup.py").exists() and (package / "README.md").exists()  # setup.py reads the README
     # The C sources the workers' pip install compiles (the numpy versions run where it cannot).
-    assert (package / "pipelines" / "_masking.c").exists() and (package / "pipelines" / "_tfrecord_frames.c").exists()
+    assert (package / "pipelines" / "pretraining" / "_masking.c").exists()
+    assert (package / "formats" / "_tfrecord_frames.c").exists()
 
     proto_path = tmp_path / "pipeline.pb"
     proto_path.write_bytes(read(template["environment"]["sdkPipelineOptions"]["options"]["pipelineUrl"]))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli.main import main
-from tests.pipelines.pretraining.test_pipeline import BOOKS, VOCAB, read_dataset
+from tests.support.pretraining_data import BOOKS, VOCAB, read_dataset
 
 # The README's command, flag for flag (only the paths are the test's).
 README_FLAGS = ["--do_lower_case=True", "--max_seq_length=128", "--max_predictions_per_seq=20",

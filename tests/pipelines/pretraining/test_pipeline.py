@@ -12,9 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from formats.pretraining_data import DatasetMetadata, feature_spec
 from pipelines.cli.main import main
-from pipelines.cli.pretraining_data import load_tokenizer, resolve_handoff
+from pipelines.cli.pretraining_data import resolve_handoff
 from pipelines.corpus.document_writer import documents_table
 from pipelines.corpus.documents import Document
 from pipelines.output_folder import WORK_PREFIX, Staging, record_fields
@@ -22,11 +21,12 @@ from pipelines.pretraining import handoff
 from pipelines.pretraining import pipeline as pretraining_pipeline
 from pipelines.pretraining import shard_writer
 from pipelines.pretraining.instances import InstanceOptions
-from tests.support.paths import DATA
+from pipelines.pretraining.layout import make_layout, rank_key
+from pipelines.pretraining.options import PretrainingDataOptions
+from pipelines.pretraining.tokens import load_tokenizer
+from tests.support.pretraining_data import BOOKS, VOCAB, read_dataset
 from tests.support.reference_bert import import_reference
 
-VOCAB = str(DATA / "vocab" / "bert-base-uncased-vocab.txt")
-BOOKS = str(DATA / "bert_text" / "books-en.txt")
 MULTI = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
 
 
@@ -35,19 +35,6 @@ def run_stage(output: Path, *flags: str, inputs: tuple[str, ...] = (f"bert-text:
     for value in inputs:
         argv += ["--input", value]
     assert main([*argv, *flags]) == 0
-
-
-def read_dataset(folder: Path) -> tuple[DatasetMetadata, dict[str, np.ndarray]]:
-    """metadata.json and every instance, parsed with the feature spec of the reference run_pretraining.py."""
-    import tensorflow as tf
-
-    metadata = DatasetMetadata.from_json((folder / "metadata.json").read_text())
-    spec = {name: tf.io.FixedLenFeature(f["shape"], tf.float32 if f["dtype"] == "float32" else tf.int64)
-            for name, f in feature_spec(metadata.max_seq_length, metadata.max_predictions_per_seq).items()}
-    files = [str(folder / name) for name in metadata.files]
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP" if metadata.compression else None)
-    parsed = [tf.io.parse_single_example(record, spec) for record in records]
-    return metadata, {name: np.stack([p[name].numpy() for p in parsed]) for name in spec}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +117,7 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
     markers = _marked_corpus(text, 40)
     output = tmp_path / "out"
     tokenizer, _ = load_tokenizer(VOCAB, True)
-    options = pretraining_pipeline.PretrainingOptions(
+    options = PretrainingDataOptions(
         output=str(output), lengths=(InstanceOptions(64, 10),), dupe_factor=5, docs_per_range=4)
     import apache_beam as beam
 
@@ -139,8 +126,8 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
                                             Staging(str(output), str(tmp_path / "work")))
     _, data = read_dataset(output / "seq64")
     marker_ids = {tokenizer.vocab[m]: i for i, m in enumerate(markers)}
-    layout = pretraining_pipeline.make_layout((40, 0), options)
-    rank_range = {i: layout.range_of(pretraining_pipeline.stable_int(options.seed, "rank", f"marked.txt:{i}"))
+    layout = make_layout((40, 0), options)
+    rank_range = {i: layout.range_of(rank_key(options.seed, f"marked.txt:{i}"))
                   for i in range(40)}
     pairs = []
     for ids, segments, label in zip(data["input_ids"], data["segment_ids"], data["next_sentence_labels"][:, 0]):
@@ -302,16 +289,3 @@ def test_bad_inputs_are_refused_or_counted(tmp_path, capsys):
     assert metadata.counters["seq64_random_next_without_other_document"] > 0
     assert metadata.num_instances > 0 and not data["next_sentence_labels"].any()
 
-
-def test_rank_order_does_not_depend_on_arrival_order_even_with_duplicate_ids():
-    from pipelines.pretraining.instances import TokenizedDocument
-
-    def document(doc_id: str, first: int) -> tuple[int, pretraining_pipeline.DocumentRef]:
-        tokens = np.arange(first, first + 3, dtype=np.int32)
-        document = TokenizedDocument(doc_id, tokens, np.array([0, 3]), None)
-        return pretraining_pipeline.stable_int(1, "rank", doc_id), pretraining_pipeline.DocumentRef(doc_id, 3, document)
-
-    documents = [document("a", 10), document("b", 20), document("a", 5)]
-    orders = {tuple((d.id, int(d.tokens[0])) for d in pretraining_pipeline._ordered(documents[::step])[0])
-              for step in (1, -1)}
-    assert len(orders) == 1 and sorted(next(iter(orders))) == [("a", 5), ("a", 10), ("b", 20)]
