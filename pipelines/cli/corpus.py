@@ -9,6 +9,7 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
+from formats.corpus_files import CORPUS_FILE_PATTERNS, CORPUS_STATS_FILE, DOCUMENTS_FILES, ERROR_FILES, TEXT_FILES
 from pipelines import progress
 from pipelines.cli.beam_command import (
     add_input_arguments,
@@ -30,7 +31,7 @@ from pipelines.output_folder import Output, StageRun, run_identity
 HELP = "Wikipedia dumps, Gutenberg books and text -> clean, deduplicated, sentence-split documents"
 DESCRIPTION = (
     "Reads, cleans, filters, deduplicates and sentence-splits documents; writes "
-    "OUT/documents-*.parquet, OUT/stats.json and OUT/errors-*.jsonl."
+    f"OUT/{DOCUMENTS_FILES.glob}, OUT/{CORPUS_STATS_FILE} and OUT/{ERROR_FILES.glob}."
 )
 # Automatic sharding: about this many input bytes per output shard. Cleaned
 # text is smaller than raw wikitext but larger than bz2, so input size is a
@@ -40,9 +41,9 @@ _INPUT_BYTES_PER_SHARD = 256 * 1024 * 1024
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     io = add_input_arguments(parser)
-    io.add_argument("--num_shards", type=int, default=0, help="documents-*.parquet shards; 0 = one per ~256 MB of input")
+    io.add_argument("--num_shards", type=int, default=0, help=f"{DOCUMENTS_FILES.glob} shards; 0 = one per ~256 MB of input")
     add_bool_flag(io, "--text_output",
-                  help="also write OUT/text/part-*.txt in the reference BERT format "
+                  help=f"also write OUT/{TEXT_FILES.glob} in the reference BERT format "
                   "(a sentence per line, blank line between documents)")
     add_overwrite_argument(io)
     parser.add_argument_group("segmentation").add_argument(
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         "num_shards": options.num_shards,
         "files": len(files),
     }
-    output = Output(options.output, stats.STATS_FILE, corpus_pipeline.OUTPUT_PATTERNS,
+    output = Output(options.output, CORPUS_STATS_FILE, CORPUS_FILE_PATTERNS,
                     run_identity("corpus", command_parameters(args), {f.path: f.size for f in files}))
     with StageRun("corpus", options.output, [output], args.overwrite) as stage:
         made = bool(stage.pending)
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                 pipeline, files, options, parameters, stage.staging, output.run), "corpus",
                 progress.file_totals(files)):
             return 0
-    with FileSystems.open(f"{options.output}/{stats.STATS_FILE}") as handle:
+    with FileSystems.open(f"{options.output}/{CORPUS_STATS_FILE}") as handle:
         summary = json.loads(handle.read())
     print_summary(summary, options.output, made)
     return 0
@@ -127,10 +128,10 @@ def print_summary(summary: dict, output: str, made: bool = True) -> None:
     )
     if summary["errors"]:
         reasons = ", ".join(f"{k} {v}" for k, v in summary["error_reasons"].items())
-        print(f"{summary['errors']} malformed records ({reasons}) are listed in {output}/errors-*.jsonl")
+        print(f"{summary['errors']} malformed records ({reasons}) are listed in {output}/{ERROR_FILES.glob}")
     if summary.get("repaired"):
         repairs = ", ".join(f"{k} {v}" for k, v in summary["repaired"].items())
-        print(f"repaired and kept: {repairs} (per input in {output}/{stats.STATS_FILE})")
+        print(f"repaired and kept: {repairs} (per input in {output}/{CORPUS_STATS_FILE})")
     if not stats.reconciles(summary):
         print("warning: counts do not reconcile; please report this", file=sys.stderr)
-    print(f"{'wrote' if made else 'kept'} {output}/documents-*.parquet and {output}/{stats.STATS_FILE}")
+    print(f"{'wrote' if made else 'kept'} {output}/{DOCUMENTS_FILES.glob} and {output}/{CORPUS_STATS_FILE}")

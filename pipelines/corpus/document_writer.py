@@ -17,35 +17,19 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from formats.corpus_files import CORPUS_STATS_FILE, DOCUMENTS_FILES, DOCUMENTS_SCHEMA, TEXT_FILES
 from pipelines.corpus.documents import Document
-from pipelines.corpus.stats import STATS_FILE
 from pipelines.output_folder import Staging, complete_files
 
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("source", pa.string()),
-        ("title", pa.string()),
-        ("url", pa.string()),
-        ("language", pa.string()),
-        ("sentences", pa.list_(pa.string())),
-    ]
-)
 _ROW_GROUP_ROWS = 1000
-DOCUMENTS_STEM = "documents"
-TEXT_FOLDER = "text"
-TEXT_STEM = "part"
-# The corpus stage's own files, as globs relative to its output folder (with errors-*.jsonl, see corpus_pipeline).
-DOCUMENTS_PATTERN = f"{DOCUMENTS_STEM}-*-of-*.parquet"
-TEXT_PATTERN = f"{TEXT_FOLDER}/{TEXT_STEM}-*-of-*.txt"
 
 
 def corpus_documents(folder: str) -> tuple[dict, list[str]]:
     """The stats.json of a complete corpus folder and the documents files it lists, checked against the folder
     (UsageError naming what is missing, such as the stats.json of a run that did not finish)."""
     folder = folder.rstrip("/")
-    record, listed = complete_files(folder, STATS_FILE, "`bertprep corpus` output")
-    return record, [path for path in listed if fnmatch.fnmatchcase(path[len(folder) + 1:], DOCUMENTS_PATTERN)]
+    record, listed = complete_files(folder, CORPUS_STATS_FILE, "`bertprep corpus` output")
+    return record, [path for path in listed if fnmatch.fnmatchcase(path[len(folder) + 1:], DOCUMENTS_FILES.pattern)]
 
 
 def shard_of(doc_id: str, num_shards: int) -> int:
@@ -53,14 +37,10 @@ def shard_of(doc_id: str, num_shards: int) -> int:
     return int.from_bytes(hashlib.sha1(doc_id.encode("utf-8")).digest()[:8], "big") % num_shards
 
 
-def shard_name(stem: str, shard: int, num_shards: int, suffix: str) -> str:
-    return f"{stem}-{shard:05d}-of-{num_shards:05d}{suffix}"
-
-
 def documents_table(docs: list[Document]) -> pa.Table:
-    columns = {name: [getattr(doc, name) for doc in docs] for name in SCHEMA.names if name != "sentences"}
+    columns = {name: [getattr(doc, name) for doc in docs] for name in DOCUMENTS_SCHEMA.names if name != "sentences"}
     columns["sentences"] = [list(doc.sentences) for doc in docs]
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+    return pa.Table.from_pydict(columns, schema=DOCUMENTS_SCHEMA)
 
 
 def reference_text(docs: list[Document]) -> str:
@@ -68,17 +48,18 @@ def reference_text(docs: list[Document]) -> str:
     return "".join("\n".join(doc.sentences) + "\n\n" for doc in docs)
 
 
-def write_shard(staging: Staging, shard: int, num_shards: int, docs: list[Document],
-                text_output: bool) -> list[tuple[str, int]]:
-    """Writes the shard's files; returns (path relative to the output, bytes) of each."""
+def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: list[Document],
+                          text_output: bool) -> list[tuple[str, int]]:
+    """Writes one shard of the documents (Parquet, and reference-format text if `text_output`); returns
+    (path relative to the output, bytes) of each file."""
     # Ids are unique in practice; the sentences only settle the order if they are not.
     docs = sorted(docs, key=lambda doc: (doc.id, doc.sentences))
-    documents = shard_name(DOCUMENTS_STEM, shard, num_shards, ".parquet")
+    documents = DOCUMENTS_FILES.name(shard, num_shards)
     with staging.create(documents) as handle:
         pq.write_table(documents_table(docs), handle, row_group_size=_ROW_GROUP_ROWS, compression="zstd")
     written = [(documents, staging.publish(documents))]
     if text_output:
-        text = f"{TEXT_FOLDER}/{shard_name(TEXT_STEM, shard, num_shards, '.txt')}"
+        text = TEXT_FILES.name(shard, num_shards)
         with staging.create(text) as handle:
             handle.write(reference_text(docs).encode("utf-8"))
         written.append((text, staging.publish(text)))
@@ -105,6 +86,6 @@ class WriteDocuments(beam.PTransform):
             {"docs": keyed, "shard": every_shard}
             | "GroupShards" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.FlatMap(
-                lambda kv: write_shard(staging, kv[0], num_shards, list(kv[1]["docs"]), text_output)
+                lambda kv: write_documents_shard(staging, kv[0], num_shards, list(kv[1]["docs"]), text_output)
             )
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from formats.corpus_files import ERROR_FILES
 from pipelines import progress
 from pipelines.corpus import dedup, document_writer, stats
 from pipelines.corpus.documents import DROPPED, ERROR, KEPT, REPAIRED, Document, ErrorRecord, MalformedInput, Outcome
@@ -27,9 +28,6 @@ from pipelines.output_folder import Staging
 
 OUTCOMES = "outcomes"
 ERRORS = "errors"
-ERRORS_PATTERN = f"{ERRORS}-*-of-*.jsonl"
-# The stage's own files in its output folder (besides stats.json, its completion record).
-OUTPUT_PATTERNS = (document_writer.DOCUMENTS_PATTERN, document_writer.TEXT_PATTERN, ERRORS_PATTERN)
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 READ = "read"  # counter: records the readers yielded (= stats.json's read)
@@ -347,7 +345,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: Cor
     error_files = (
         errors
         | "ErrorsToJson" >> beam.Map(lambda e: json.dumps(dataclasses.asdict(e), ensure_ascii=False, sort_keys=True))
-        | "WriteErrors" >> beam.io.WriteToText(staging.temporary(ERRORS), file_name_suffix=".jsonl", num_shards=1)
+        | "WriteErrors" >> beam.io.WriteToText(
+            staging.temporary(ERROR_FILES.stem), file_name_suffix=ERROR_FILES.suffix, num_shards=1)
         | "PublishErrors" >> beam.Map(_publish, staging)
     )
     _ = outcomes | "WriteStats" >> stats.WriteStats(

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import spacy
@@ -199,6 +200,11 @@ class SentenceSegmenter:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._pipelines = {}
+
+    @property
+    def loaded_pipelines(self) -> Mapping[str, Language]:
+        """The spaCy pipelines built so far, by model name or language (none after unpickling)."""
+        return MappingProxyType(self._pipelines)
 
     def _pipeline(self, language: str) -> Language:
         key = self.model if self.model is not None else spacy_language(language)

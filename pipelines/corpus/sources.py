@@ -189,7 +189,7 @@ def _read_text(item: InputFile, options: ReadOptions) -> Iterator[Record]:
 def _read_jsonl(item: InputFile, options: ReadOptions) -> Iterator[Record]:
     invalid_bytes = 0
     with open_decompressed(item.path) as handle:
-        for number, (line, size) in enumerate(_iter_lines(handle, options.max_page_bytes), 1):
+        for number, (line, size) in enumerate(iter_lines(handle, options.max_page_bytes), 1):
             record_name = f"line {number}"
             if line is None:
                 yield ErrorRecord(item.input, item.path, "record_too_large", f"{size} bytes", record_name)
@@ -221,12 +221,12 @@ def _json_row(line: bytes) -> tuple[object, int]:
 _LINE_CHUNK = 1 << 20
 
 
-def _iter_lines(handle: BinaryIO, limit: int) -> Iterator[tuple[bytes | None, int]]:
-    """(line, size in bytes) for each line of `handle`; a line of more than
+def iter_lines(handle: BinaryIO, limit: int, chunk_bytes: int = _LINE_CHUNK) -> Iterator[tuple[bytes | None, int]]:
+    """(line, size in bytes) for each line of `handle`, read `chunk_bytes` at a time; a line of more than
     `limit` bytes comes as (None, size) and is never held whole."""
     pending = bytearray()
     dropped = 0  # bytes of an over-long line read so far
-    while chunk := handle.read(_LINE_CHUNK):
+    while chunk := handle.read(chunk_bytes):
         *complete, rest = chunk.split(b"\n")
         for part in complete:
             size = dropped + len(pending) + len(part) + 1

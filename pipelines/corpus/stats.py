@@ -10,10 +10,9 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 
+from formats.corpus_files import CORPUS_STATS_FILE
 from pipelines.corpus.documents import DROPPED, ERROR, KEPT, REPAIRED
 from pipelines.output_folder import Staging, record_fields
-
-STATS_FILE = "stats.json"
 
 StatsRow = tuple[tuple[str, str, str], tuple[int, int, int]]  # (input, status, reason), (count, sentences, chars)
 
@@ -80,8 +79,8 @@ class WriteStats(beam.PTransform):
 
         def write(rows: list[StatsRow], files: list[tuple[str, int]]) -> str:
             document = {**summarize(rows, inputs), "parameters": parameters, **record_fields(run, dict(files))}
-            staging.write(STATS_FILE, json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
-            return f"{staging.output}/{STATS_FILE}"
+            staging.write(CORPUS_STATS_FILE, json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"))
+            return f"{staging.output}/{CORPUS_STATS_FILE}"
 
         return (
             outcomes

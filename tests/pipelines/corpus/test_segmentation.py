@@ -242,14 +242,14 @@ def test_pickled_segmenter_drops_pipelines_and_still_works(segmenter):
     used = SentenceSegmenter(batch_size=32)
     expected = used.segment("en", PRIDE)
     used.segment("ja", JAPANESE)
-    assert len(used._pipelines) == 2
+    assert len(used.loaded_pipelines) == 2
     payload = pickle.dumps(used)
     assert len(payload) < 1000  # no spaCy pipeline inside
     copy = pickle.loads(payload)
-    assert copy._pipelines == {} and copy.batch_size == 32 and copy.model is None
+    assert copy.loaded_pipelines == {} and copy.batch_size == 32 and copy.model is None
     assert copy.segment("en", PRIDE) == expected
     assert copy.segment("ja", JAPANESE) == JAPANESE_SENTENCES
-    assert len(used._pipelines) == 2  # pickling did not clear the original
+    assert len(used.loaded_pipelines) == 2  # pickling did not clear the original
 
 
 def test_missing_model_error_says_how_to_install():
@@ -314,9 +314,9 @@ def test_trained_model_runs_only_what_sets_boundaries(tmp_path, boundary_compone
     _save_trained_pipeline(tmp_path, boundary_component)
     segmenter = SentenceSegmenter(model=str(tmp_path), batch_size=8)
     sentences = segmenter.segment_many("de", [PRIDE, JAPANESE])
-    nlp = segmenter._pipelines[str(tmp_path)]
+    nlp = segmenter.loaded_pipelines[str(tmp_path)]
     assert nlp.pipe_names == enabled
-    assert len(segmenter._pipelines) == 1  # one pipeline for all languages
+    assert len(segmenter.loaded_pipelines) == 1  # one pipeline for all languages
     # Whatever the untrained model decides, nothing is lost or moved across
     # paragraphs.
     for text, result in zip([PRIDE, JAPANESE], sentences):

@@ -25,10 +25,9 @@ def of_type(records: list, kind: type) -> list:
 
 
 @pytest.mark.parametrize("chunk", [7, 1 << 20])  # lines across many read chunks, and within one
-def test_lines_are_split_in_bounded_pieces(monkeypatch, chunk):
-    monkeypatch.setattr(sources, "_LINE_CHUNK", chunk)
+def test_lines_are_split_in_bounded_pieces(chunk):
     data = b"short\n" + b"x" * 100 + b"\n\nlast without newline"
-    lines = list(sources._iter_lines(io.BytesIO(data), limit=50))
+    lines = list(sources.iter_lines(io.BytesIO(data), limit=50, chunk_bytes=chunk))
     assert lines == [(b"short", 6), (None, 101), (b"", 1), (b"last without newline", 20)]
 
 
