@@ -103,11 +103,11 @@ def _ours(args: argparse.Namespace) -> dict:
             learning_rate=LEARNING_RATE, warmup_steps=args.warmup_steps, optimizer="adamw",
             steps_per_loop=args.window_steps, seed=SEED, precision="float32")
         run = PretrainingRun(config, options)
-        # What PretrainingRun.train does between checkpoints, minus the summaries and checkpoints.
-        iterator = iter(run.strategy.distribute_datasets_from_function(run._train_dataset))
+        # What PretrainingRun.train's loop does between checkpoints, minus the summaries and checkpoints.
+        iterator = iter(run.strategy.distribute_datasets_from_function(run.train_dataset))
 
         def window(steps: int) -> float:
-            return float(run._train_loop(iterator, tf.constant(steps))["loss"])
+            return float(run.train_step.loop(iterator, tf.constant(steps))["loss"])
 
         rates = _measure(window, args)
         loss = window(1)

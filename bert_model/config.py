@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -12,6 +13,8 @@ import keras
 import tensorflow as tf
 
 _log = logging.getLogger(__name__)
+
+CONFIG_FILE = "bert_config.json"
 
 # hidden_act names. "gelu" is the tanh approximation, as the reference computes it
 # (and as Hugging Face calls "gelu_new"); "gelu_exact" is the erf form, which
@@ -168,6 +171,14 @@ def load_config(value: str, vocab_size: Callable[[], int]) -> BertConfig:
                           f"{', '.join(SHORT_NAMES)}, or L-<layers>_H-<hidden> with layers in "
                           f"{', '.join(map(str, MINIATURE_LAYERS))} and hidden in {', '.join(map(str, MINIATURE_HIDDEN))}")
     return BertConfig.from_json_file(value)
+
+
+def write_config_file(config: BertConfig, folder: str) -> str:
+    """FOLDER/bert_config.json beside a run's checkpoints, so that the folder describes its model; its path."""
+    tf.io.gfile.makedirs(folder)
+    path = posixpath.join(folder, CONFIG_FILE)
+    config.to_json_file(path)
+    return path
 
 
 def config_differences(ours: BertConfig, theirs: BertConfig) -> list[str]:

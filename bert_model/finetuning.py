@@ -42,9 +42,10 @@ import numpy as np
 import tensorflow as tf
 
 from bert_model.checkpoints import CheckpointError, LoadReport, load_checkpoint, resolve_checkpoint, save_checkpoint
+from bert_model.config import BertConfig, ConfigError, load_config
 from bert_model.modeling import BertModel
-from bert_model.pretraining import build_training, check_training_options
 from bert_model.progress import Heartbeat, LoopPacer, format_duration
+from bert_model.training import build_training, check_training_options
 from formats.tfrecord import framed_examples
 
 _log = logging.getLogger(__name__)
@@ -83,6 +84,19 @@ def warmup_for(train_steps: int, warmup_proportion: float) -> int:
     if not 0 <= warmup_proportion <= 1:
         raise ValueError(f"warmup_proportion must be in [0, 1], got {warmup_proportion}")
     return int(train_steps * warmup_proportion)
+
+
+def load_task_config(config_file: str, vocab_size: int, vocab_file: str, max_seq_length: int) -> BertConfig:
+    """The model of `config_file` (a bert_config.json, or a released model's name sized by the vocab's
+    `vocab_size` tokens); ConfigError unless it takes `max_seq_length` tokens and every id of `vocab_file`."""
+    config = load_config(config_file, lambda: vocab_size)
+    if max_seq_length > config.max_position_embeddings:
+        raise ConfigError(f"--max_seq_length {max_seq_length} exceeds the model's max_position_embeddings "
+                          f"{config.max_position_embeddings}")
+    if vocab_size > config.vocab_size:
+        raise ConfigError(f"{vocab_file} has {vocab_size} tokens but the model's vocab_size is "
+                          f"{config.vocab_size}: give the vocab the model was trained with")
+    return config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +183,7 @@ def write_records(path: str, features: Mapping[str, np.ndarray]) -> int:
     return len(records)
 
 
-def feature_spec(features: Mapping[str, np.ndarray]) -> dict[str, tf.io.FixedLenFeature]:
+def record_parsing_spec(features: Mapping[str, np.ndarray]) -> dict[str, tf.io.FixedLenFeature]:
     """The parsing spec of records that `write_records(path, features)` wrote."""
     return {name: tf.io.FixedLenFeature([np.shape(values)[1]],
                                         tf.float32 if np.issubdtype(np.asarray(values).dtype, np.floating)
@@ -257,6 +271,17 @@ class Finetuner:
         report = self.initialize(path)
         self.global_step.assign(report.global_step or 0)
         return report
+
+    def start(self, init_checkpoint: str | None, training: bool) -> InitReport | None:
+        """The weights a run starts from. Training: those of `init_checkpoint`, or without one the
+        initializers' (with a warning). Evaluating or predicting: the fine-tuned ones of `init_checkpoint`,
+        by default the latest in OUTPUT_DIR."""
+        if training and init_checkpoint:
+            return self.initialize(init_checkpoint)
+        if training:
+            _log.warning("no --init_checkpoint: training from randomly initialized weights")
+            return None
+        return self.restore(init_checkpoint or self.options.output_dir)
 
     # ------------------------------------------------------------------------------------ training
 

@@ -50,29 +50,22 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     # Imported here so that the other subcommands start without TensorFlow.
     tf = import_tensorflow()
-    from bert_model.checkpoints import CheckpointError, load_checkpoint
-    from bert_model.config import ConfigError, load_config
-    from bert_model.extract_features import FeatureError, extract_features, parse_layers
-    from bert_model.modeling import BertModel
+    from bert_model.checkpoints import CheckpointError
+    from bert_model.config import ConfigError
+    from bert_model.extract_features import ExtractionOptions, FeatureError, extract_from_checkpoint
     from bert_model.progress import format_duration
-    from vocab.tokenization import FullTokenizer, VocabError
-
+    from vocab.tokenization import VocabError
 
     if beam_args:
         raise UsageError(f"unrecognized arguments: {' '.join(beam_args)} (this command runs no Beam pipeline)")
     if args.use_tpu:
         raise UsageError("extract-features runs on this machine's CPU or GPU, not on a TPU: drop --use_tpu")
+    options = ExtractionOptions(
+        input_file=args.input_file, output_file=args.output_file, vocab_file=args.vocab_file,
+        bert_config_file=args.bert_config_file, init_checkpoint=args.init_checkpoint, layers=args.layers,
+        max_seq_length=args.max_seq_length, batch_size=args.batch_size, do_lower_case=args.do_lower_case)
     try:
-        tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
-        config = load_config(args.bert_config_file, lambda: len(tokenizer.vocab))
-        layer_indexes = parse_layers(args.layers, config.num_hidden_layers)
-        if len(tokenizer.vocab) > config.vocab_size:
-            raise UsageError(f"{args.vocab_file} has {len(tokenizer.vocab)} tokens but {args.bert_config_file} "
-                             f"says vocab_size {config.vocab_size}: give the vocab the model was trained with")
-        model = BertModel(config)
-        load_checkpoint(model, args.init_checkpoint)
-        count = extract_features(args.input_file, args.output_file, model, tokenizer, layer_indexes,
-                                 max_seq_length=args.max_seq_length, batch_size=args.batch_size)
+        count = extract_from_checkpoint(options)
     except (ConfigError, CheckpointError, FeatureError, VocabError, tf.errors.NotFoundError) as error:
         raise UsageError(str(error)) from None
     _log.info("wrote features of %d lines to %s", count, args.output_file)

@@ -2,30 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import posixpath
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from pipelines.cli.finetune import (
-    add_training_arguments,
-    load_model_config,
-    save_model_config,
-    training_options,
-)
 from pipelines.cli.flags import add_bool_flag
-from pipelines.cli.pretrain import make_strategy
+from pipelines.cli.training_flags import add_finetuning_arguments, finetuning_options, make_strategy
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
-    from bert_model.classification.data import InputExample, Task
-    from bert_model.finetuning import Finetuner
-    from vocab.tokenization import FullTokenizer
-
-_log = logging.getLogger(__name__)
+    from bert_model.classification.data import Task
 
 HELP = "sentence (pair) classification and regression: GLUE tasks, XNLI, or your own TSV/CSV/JSONL"
 DESCRIPTION = (
@@ -35,8 +21,6 @@ DESCRIPTION = (
     "OUTPUT_DIR/test_results.tsv (one line of class probabilities per test example). --export_dir writes a "
     "SavedModel that takes raw text. Tasks: cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst-2, sts-b, wnli, "
     "xnli, or 'column' with --text_a_column and --label_column.")
-EVAL_RESULTS = "eval_results.json"
-TEST_RESULTS = "test_results.tsv"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     columns.add_argument("--label_column", help="column of the label")
     columns.add_argument("--labels", help="comma-separated labels in output order (default: sorted train labels)")
     add_bool_flag(columns, "--regression", help="the label is a number (one output, squared error)")
-    add_training_arguments(parser)
+    add_finetuning_arguments(parser)
 
 
 def _task(args: argparse.Namespace) -> Task:
@@ -86,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
     from bert_model.classification.data import ClassifierDataError
-    from bert_model.classification.model import BertClassifier, per_example_loss
+    from bert_model.classification.run import TEST_RESULTS, ClassifierRun
     from bert_model.config import ConfigError
-    from bert_model.finetuning import Finetuner
+    from bert_model.finetuning import load_task_config
     from bert_model.progress import format_duration
     from vocab.tokenization import FullTokenizer, VocabError
 
@@ -97,36 +81,30 @@ def run(args: argparse.Namespace) -> int:
     try:
         task = _task(args)
         tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
-        config = load_model_config(args, tokenizer)
+        config = load_task_config(args.bert_config_file, len(tokenizer.vocab), args.vocab_file, args.max_seq_length)
         # All input is read and checked before any training starts.
         splits = [split for split, wanted in (("train", args.do_train), ("dev", args.do_eval),
                                                ("test", args.do_predict)) if wanted]
         examples = {split: task.examples(args.data_dir, split, args.skip_bad_rows)[0] for split in splits}
         strategy = make_strategy(args)
-        options = training_options(args, strategy, len(examples.get("train", ())))
-        tuner = Finetuner(lambda: BertClassifier(config, task.num_outputs), per_example_loss(task.is_regression),
-                          options, strategy)
-        if args.do_train and args.init_checkpoint:
-            tuner.initialize(args.init_checkpoint)
-        elif args.do_train:
-            _log.warning("no --init_checkpoint: training from randomly initialized weights")
-        else:  # evaluate or predict with fine-tuned weights, by default the latest in --output_dir
-            tuner.restore(args.init_checkpoint or args.output_dir)
+        options = finetuning_options(args, strategy, len(examples.get("train", ())))
+        classifier = ClassifierRun(config, task, tokenizer, args.max_seq_length, options, strategy)
+        classifier.tuner.start(args.init_checkpoint, training=args.do_train)
     except (ConfigError, ClassifierDataError, CheckpointError, VocabError, tf.errors.NotFoundError) as error:
         raise UsageError(str(error)) from None
     tf.io.gfile.makedirs(args.output_dir)
+    tuner = classifier.tuner
     summary = [f"{args.output_dir}: task {task.name}"]
     if args.do_train:
-        save_model_config(config, args.output_dir)
-        results = train(tuner, task, examples["train"], tokenizer, args)
+        results = classifier.train(examples["train"])
         summary.append(f"trained {tuner.step} steps, loss {results['loss']:.4f} at "
                        f"{results['overall_examples_per_second']:.1f} examples/s")
     if args.do_eval:
-        results = evaluate(tuner, task, examples["dev"], tokenizer, args)
+        results = classifier.evaluate(examples["dev"], args.eval_batch_size)
         summary.append("eval " + ", ".join(f"{name} {value:.4f}" for name, value in results.items()
                                           if name.startswith("eval_")))
     if args.do_predict:
-        predict(tuner, task, examples["test"], tokenizer, args)
+        classifier.predict(examples["test"], args.predict_batch_size)
         summary.append(f"wrote {posixpath.join(args.output_dir, TEST_RESULTS)}")
     if args.export_dir:
         from bert_model.classification.export import export_classifier
@@ -137,81 +115,3 @@ def run(args: argparse.Namespace) -> int:
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0
-
-
-def train(tuner: Finetuner, task: Task, examples: list[InputExample], tokenizer: FullTokenizer,
-          args: argparse.Namespace) -> dict[str, float]:
-    from bert_model.classification.data import convert_examples
-    from bert_model.finetuning import feature_spec, record_dataset, write_records
-
-    features = convert_examples(examples, task, args.max_seq_length, tokenizer)
-    path = posixpath.join(args.output_dir, "train.tf_record")
-    write_records(path, features)
-    spec = feature_spec(features)
-    options = tuner.options
-    _log.info("training on %d examples: %d steps of %d x %d", len(examples), options.train_steps,
-              options.batch_size, options.accumulation_steps)
-    return tuner.train(lambda context: record_dataset(path, spec, options.batch_size, is_training=True,
-                                                      seed=options.seed, input_context=context))
-
-
-def _outputs(tuner: Finetuner, task: Task, examples: list[InputExample], tokenizer: FullTokenizer,
-             args: argparse.Namespace, name: str, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The logits of `examples` (padded with fake examples to full batches, which are dropped) and their labels."""
-    from bert_model.classification.data import convert_examples
-    from bert_model.finetuning import IS_REAL_EXAMPLE, feature_spec, pad_to_batches, record_dataset, write_records
-
-    features = pad_to_batches(convert_examples(examples, task, args.max_seq_length, tokenizer), batch_size)
-    path = posixpath.join(args.output_dir, f"{name}.tf_record")
-    write_records(path, features)
-    fakes = len(features[IS_REAL_EXAMPLE]) - len(examples)
-    _log.info("%s: %d examples (%d actual, %d padding), batch size %d", name, len(examples) + fakes, len(examples),
-              fakes, batch_size)
-    outputs = tuner.predict(record_dataset(path, feature_spec(features), batch_size, is_training=False))
-    if len(outputs["logits"]) != len(examples):
-        raise AssertionError(f"predicted {len(outputs['logits'])} examples of {len(examples)}")
-    return outputs, features["label_ids"][: len(examples), 0]
-
-
-def evaluate(tuner: Finetuner, task: Task, examples: list[InputExample], tokenizer: FullTokenizer,
-             args: argparse.Namespace) -> dict[str, float]:
-    """Writes OUTPUT_DIR/eval_results.json: the task's metrics, eval_loss, global_step, num_examples."""
-    import tensorflow as tf
-
-    from bert_model.classification.metrics import task_metrics
-
-    outputs, labels = _outputs(tuner, task, examples, tokenizer, args, "eval", args.eval_batch_size)
-    logits = outputs["logits"].astype(np.float64)
-    if task.is_regression:
-        predictions = logits[:, 0]
-        losses = np.square(predictions - labels)
-    else:
-        predictions = np.argmax(logits, axis=-1)
-        losses = -_log_softmax(logits)[np.arange(len(labels)), labels.astype(np.int64)]
-    results = task_metrics(task.name, labels, predictions, task.is_regression)
-    results.update(eval_loss=float(np.mean(losses)), num_examples=len(examples), global_step=tuner.step)
-    path = posixpath.join(args.output_dir, EVAL_RESULTS)
-    with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    _log.info("eval results in %s: %s", path, results)
-    return results
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def predict(tuner: Finetuner, task: Task, examples: list[InputExample], tokenizer: FullTokenizer,
-            args: argparse.Namespace) -> str:
-    """Writes OUTPUT_DIR/test_results.tsv as the reference: per example, its class probabilities
-    tab-separated (regression: the predicted score), in the test file's order."""
-    import tensorflow as tf
-
-    outputs, _ = _outputs(tuner, task, examples, tokenizer, args, "predict", args.predict_batch_size)
-    logits = outputs["logits"].astype(np.float64)
-    values = logits if task.is_regression else np.exp(_log_softmax(logits))
-    path = posixpath.join(args.output_dir, TEST_RESULTS)
-    with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write("".join("\t".join(str(float(value)) for value in row) + "\n" for row in values))
-    return path

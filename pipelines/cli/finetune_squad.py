@@ -2,30 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import posixpath
-import random
 import time
-from typing import TYPE_CHECKING
 
-from pipelines.cli.finetune import (
-    add_training_arguments,
-    load_model_config,
-    save_model_config,
-    training_options,
-)
 from pipelines.cli.flags import add_bool_flag
-from pipelines.cli.pretrain import make_strategy
+from pipelines.cli.training_flags import add_finetuning_arguments, finetuning_options, make_strategy
 from pipelines.errors import UsageError
-
-if TYPE_CHECKING:
-    from bert_model.finetuning import Finetuner
-    from bert_model.squad.data import SquadExample
-    from bert_model.squad.postprocess import DecodingOptions
-    from vocab.tokenization import FullTokenizer
-
-_log = logging.getLogger(__name__)
 
 HELP = "extractive question answering: SQuAD 1.1 and 2.0 JSON"
 DESCRIPTION = (
@@ -34,7 +16,6 @@ DESCRIPTION = (
     "nbest_predictions.json and (--version_2_with_negative) null_odds.json for --predict_file, and, when that "
     "file has answers (a dev file), OUTPUT_DIR/eval_results.json with the official exact match and F1. "
     "--export_dir writes a SavedModel that takes a raw question and context.")
-EVAL_RESULTS = "eval_results.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--null_score_diff_threshold", type=float, default=0.0,
                       help="SQuAD 2.0: answer null when its score exceeds the best span's by more than this")
     data.add_argument("--export_dir", help="write a SavedModel taking a raw question and context here")
-    add_training_arguments(parser)
+    add_finetuning_arguments(parser)
     parser.set_defaults(max_seq_length=384)  # run_squad.py's default
 
 
@@ -66,12 +47,12 @@ def run(args: argparse.Namespace) -> int:
     tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
     from bert_model.config import ConfigError
-    from bert_model.finetuning import Finetuner
+    from bert_model.finetuning import load_task_config
     from bert_model.progress import format_duration
-    from bert_model.squad.data import SquadFormatError, check_lengths, load_squad_json, read_squad_examples
+    from bert_model.squad.data import SquadFormatError, load_squad_json, read_squad_examples
     from bert_model.squad.metrics import gold_answers
-    from bert_model.squad.model import BertSquad, span_loss
     from bert_model.squad.postprocess import DecodingOptions
+    from bert_model.squad.run import SquadRun, WindowOptions
     from vocab.tokenization import FullTokenizer, VocabError
 
     if args.verbose_logging:
@@ -83,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
         if wanted and not file:
             raise UsageError(f"{flag} needs --{flag[5:]}_file")
     try:
-        check_lengths(args.max_seq_length, args.doc_stride, args.max_query_length)
+        windows = WindowOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
         decoding = DecodingOptions(args.n_best_size, args.max_answer_length, args.do_lower_case,
                                    args.version_2_with_negative, args.null_score_diff_threshold)
         tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
-        config = load_model_config(args, tokenizer)
+        config = load_task_config(args.bert_config_file, len(tokenizer.vocab), args.vocab_file, args.max_seq_length)
         # Both files are read and checked before any training starts.
         train_examples, read_stats = (read_squad_examples(args.train_file, True, args.version_2_with_negative)
                                       if args.do_train else ([], None))
@@ -97,92 +78,32 @@ def run(args: argparse.Namespace) -> int:
                                                 predict_articles)[0] if args.do_predict else [])
         strategy = make_strategy(args)
         # As the reference, the step count follows the examples (a long context makes several features).
-        options = training_options(args, strategy, len(train_examples))
-        tuner = Finetuner(lambda: BertSquad(config), span_loss, options, strategy)
-        if args.do_train and args.init_checkpoint:
-            tuner.initialize(args.init_checkpoint)
-        elif args.do_train:
-            _log.warning("no --init_checkpoint: training from randomly initialized weights")
-        else:  # predict with fine-tuned weights, by default the latest in --output_dir
-            tuner.restore(args.init_checkpoint or args.output_dir)
+        options = finetuning_options(args, strategy, len(train_examples))
+        squad = SquadRun(config, tokenizer, windows, options, strategy)
+        squad.tuner.start(args.init_checkpoint, training=args.do_train)
     except (ConfigError, SquadFormatError, CheckpointError, VocabError, tf.errors.NotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
     tf.io.gfile.makedirs(args.output_dir)
     summary = [f"{args.output_dir}: SQuAD {'2.0' if args.version_2_with_negative else '1.1'}"]
     if args.do_train:
-        save_model_config(config, args.output_dir)
-        results = train(tuner, train_examples, tokenizer, args)
-        summary.append(f"trained {tuner.step} steps, loss {results['loss']:.4f} at "
+        results = squad.train(train_examples)
+        summary.append(f"trained {squad.tuner.step} steps, loss {results['loss']:.4f} at "
                        f"{results['overall_examples_per_second']:.1f} examples/s")
         if read_stats.skipped_answer_mismatch:
             summary.append(f"skipped {read_stats.skipped_answer_mismatch} of {read_stats.questions} training "
                            "questions whose answer text is not at its answer_start")
     if args.do_predict:
-        scores = predict(tuner, predict_examples, gold_answers(predict_articles), tokenizer, decoding, args)
+        scores = squad.predict(predict_examples, gold_answers(predict_articles), decoding, args.predict_batch_size)
         summary.append(f"predicted {len(predict_examples)} questions")
         if scores:
             summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f}")
     if args.export_dir:
         from bert_model.squad.export import export_squad
 
-        export_squad(tuner.model, args.export_dir, args.vocab_file, args.do_lower_case, args.max_seq_length,
+        export_squad(squad.tuner.model, args.export_dir, args.vocab_file, args.do_lower_case, args.max_seq_length,
                      args.max_query_length, args.max_answer_length, args.version_2_with_negative,
                      args.null_score_diff_threshold)
         summary.append(f"exported {args.export_dir}")
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0
-
-
-def train(tuner: Finetuner, examples: list[SquadExample], tokenizer: FullTokenizer,
-          args: argparse.Namespace) -> dict[str, float]:
-    from bert_model.finetuning import feature_spec, record_dataset, write_records
-    from bert_model.squad.data import convert_examples_to_features, feature_arrays
-
-    examples = list(examples)
-    random.Random(args.seed).shuffle(examples)  # the reference shuffles examples before making features
-    features = list(convert_examples_to_features(examples, tokenizer, args.max_seq_length, args.doc_stride,
-                                                 args.max_query_length, is_training=True))
-    arrays = feature_arrays(features, is_training=True)
-    path = posixpath.join(args.output_dir, "train.tf_record")
-    write_records(path, arrays)
-    spec = feature_spec(arrays)
-    options = tuner.options
-    _log.info("training on %d examples (%d features): %d steps of %d x %d", len(examples), len(features),
-              options.train_steps, options.batch_size, options.accumulation_steps)
-    return tuner.train(lambda context: record_dataset(path, spec, options.batch_size, is_training=True,
-                                                      seed=options.seed, input_context=context))
-
-
-def predict(tuner: Finetuner, examples: list[SquadExample], gold: dict[str, list[str]], tokenizer: FullTokenizer,
-            decoding: DecodingOptions, args: argparse.Namespace) -> dict[str, float] | None:
-    """Writes the prediction files and, when `gold` (qas_id -> answer texts) has answers, eval_results.json;
-    returns those scores (None without answers)."""
-    import tensorflow as tf
-
-    from bert_model.finetuning import feature_spec, pad_to_batches, record_dataset, write_records
-    from bert_model.squad.data import convert_examples_to_features, feature_arrays
-    from bert_model.squad.metrics import evaluate
-    from bert_model.squad.postprocess import RawResult, predict_answers, write_predictions
-
-    features = list(convert_examples_to_features(examples, tokenizer, args.max_seq_length, args.doc_stride,
-                                                 args.max_query_length, is_training=False))
-    arrays = pad_to_batches(feature_arrays(features, is_training=False), args.predict_batch_size)
-    path = posixpath.join(args.output_dir, "predict.tf_record")
-    write_records(path, arrays)
-    _log.info("predicting %d examples (%d features) in batches of %d", len(examples), len(features),
-              args.predict_batch_size)
-    outputs = tuner.predict(record_dataset(path, feature_spec(arrays), args.predict_batch_size, is_training=False))
-    results = [RawResult(feature.unique_id, start, end)
-               for feature, start, end in zip(features, outputs["start_logits"], outputs["end_logits"])]
-    predictions = predict_answers(examples, features, results, decoding)
-    write_predictions(predictions, args.output_dir, args.version_2_with_negative)
-
-    if not any(gold.values()):
-        return None  # a test file: nothing to score against
-    scores = evaluate(gold, predictions.predictions,
-                      predictions.null_odds if args.version_2_with_negative else None)
-    scores["global_step"] = tuner.step
-    with tf.io.gfile.GFile(posixpath.join(args.output_dir, EVAL_RESULTS), "w") as handle:
-        handle.write(json.dumps(scores, indent=2, sort_keys=True) + "\n")
-    return scores

@@ -3,20 +3,13 @@ with run_pretraining.py's flags."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from bert_model.reference_defaults import REFERENCE_MAX_PREDICTIONS_PER_SEQ, REFERENCE_MAX_SEQ_LENGTH
 from pipelines.cli.flags import add_bool_flag, add_vocab_file_flag
+from pipelines.cli.training_flags import add_device_arguments, add_loop_arguments, make_strategy, precision
 from pipelines.errors import UsageError
-
-if TYPE_CHECKING:
-    import tensorflow as tf
-
-    from bert_model.input_pipeline import DynamicMasking
-    from bert_model.pretraining_files import PretrainingFiles
 
 _log = logging.getLogger(__name__)
 
@@ -30,9 +23,8 @@ DESCRIPTION = (
     "bert_config.json are in the reference layout (--init_checkpoint of a later phase, extract-features). Two "
     "phases: train at seq128, then at seq512 with --init_checkpoint pointing at the first phase's --output_dir."
 )
-# run_pretraining.py's defaults, where ours are the same.
+# run_pretraining.py's default, where ours is the same.
 _REFERENCE_TRAIN_STEPS = 100_000
-_REFERENCE_LOOP = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,98 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--max_eval_steps", type=int, default=100, help="eval batches at most")
 
 
-def add_loop_arguments(group: argparse._ActionsContainer) -> None:
-    """--iterations_per_loop and --progress_seconds: how long each call of a training loop runs."""
-    group.add_argument("--iterations_per_loop", "--steps_per_loop", dest="iterations_per_loop", type=int,
-                       default=_REFERENCE_LOOP,
-                       help="steps per tf.function call at most (the reference's TPUEstimator loop); fewer when "
-                       "they would take longer than --progress_seconds, and the first call runs one step")
-    group.add_argument("--progress_seconds", type=float, default=30.0,
-                       help="a progress line (step, loss, examples/s, elapsed, ETA) at least about this often, "
-                       "where one step takes less")
-
-
-def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """Devices, precision and the reference's TPU flags: those of every training command."""
-    device = parser.add_argument_group("devices (with the reference's TPU flags)")
-    device.add_argument("--strategy", choices=("default", "mirrored", "tpu"), default="default",
-                        help="mirrored: all local GPUs; tpu: as --use_tpu")
-    add_bool_flag(device, "--use_tpu", help="train on a Cloud TPU named by --tpu_name (or addressed by --master)")
-    device.add_argument("--tpu_name", "--tpu", dest="tpu_name", metavar="NAME",
-                        help="Cloud TPU name, grpc:// address, or 'local' on a TPU VM; giving it selects the TPU")
-    device.add_argument("--tpu_zone", help="GCE zone of the Cloud TPU (default: from the metadata server)")
-    device.add_argument("--gcp_project", help="project of the Cloud TPU (default: from the metadata server)")
-    device.add_argument("--tpu_job_name", help="the TPU worker's job name, if not the default")
-    device.add_argument("--master", help="with --use_tpu and no --tpu_name: the TPU's grpc:// address")
-    device.add_argument("--num_tpu_cores", type=int, default=8,
-                        help="accepted as the reference's; TPUStrategy uses every core of the TPU (a different "
-                        "count is reported)")
-    add_bool_flag(device, "--mixed_precision",
-                  help="bfloat16 compute on TPU and CPU, float16 with dynamic loss scaling on GPU")
-    add_bool_flag(device, "--jit_compile", help="compile the forward and backward pass with XLA")
-
-
-def make_strategy(args: argparse.Namespace) -> tf.distribute.Strategy:
-    """The strategy the device flags ask for; UsageError for flags that contradict each other."""
-    from bert_model.distribution import make_strategy as strategy_for
-
-    tpu = args.tpu_name or ((args.master or None) if args.use_tpu or args.strategy == "tpu" else None)
-    if (args.use_tpu or args.strategy == "tpu") and not tpu:
-        raise UsageError("--use_tpu (or --strategy tpu) needs the TPU's name (--tpu_name NAME, or 'local' on a "
-                         "TPU VM) or its address (--master grpc://...)")
-    if args.master and not tpu:
-        _log.warning("--master %s is ignored: it addresses a TPU, and this run uses none (add --use_tpu)",
-                     args.master)
-    try:
-        strategy = strategy_for(args.strategy if not tpu else "tpu", tpu, zone=args.tpu_zone,
-                                project=args.gcp_project, job_name=args.tpu_job_name)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if tpu and strategy.num_replicas_in_sync != args.num_tpu_cores:
-        _log.warning("the TPU has %d cores, --num_tpu_cores says %d: training on all %d",
-                     strategy.num_replicas_in_sync, args.num_tpu_cores, strategy.num_replicas_in_sync)
-    return strategy
-
-
-def _dynamic_masking(args: argparse.Namespace, files: PretrainingFiles) -> DynamicMasking:
-    """The masking of --dynamic_masking, from the vocab the data was made with (its SHA-256 is checked
-    where metadata.json records it)."""
-    import tensorflow as tf
-
-    from bert_model.input_pipeline import DynamicMasking
-    from vocab.tokenization import parse_vocab
-
-    metadata = files.metadata
-    path = args.vocab_file or (metadata.vocab_file if metadata else None)
-    if not path:
-        raise UsageError(f"--dynamic_masking needs the data's vocab and {files.location} has no metadata.json "
-                         "naming it: give --vocab_file")
-    if not tf.io.gfile.exists(path):
-        raise UsageError(f"--dynamic_masking needs the data's vocab; {path} does not exist: give --vocab_file")
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        data = handle.read()
-    if metadata and metadata.vocab_sha256 and hashlib.sha256(data).hexdigest() != metadata.vocab_sha256:
-        raise UsageError(f"{path} is not the vocab {files.location} was made with (its SHA-256 differs from "
-                         "metadata.json's vocab_sha256): give that vocab as --vocab_file")
-    return DynamicMasking.from_vocab(parse_vocab(data, path), metadata.masked_lm_prob if metadata else 0.15)
-
-
-def _vocab_size(args: argparse.Namespace, files: PretrainingFiles) -> int:
-    """The vocab_size of a --bert_config_file name: the data's, from its metadata or from --vocab_file."""
-    import tensorflow as tf
-
-    from vocab.tokenization import parse_vocab
-
-    if files.metadata is not None:
-        return files.metadata.vocab_size
-    if not args.vocab_file:
-        raise UsageError(f"--bert_config_file {args.bert_config_file} takes its vocab_size from the data, and "
-                         f"{files.location} has no metadata.json: give the vocab the data was made with as "
-                         "--vocab_file, or a bert_config.json")
-    with tf.io.gfile.GFile(args.vocab_file, "rb") as handle:
-        return len(parse_vocab(handle.read(), args.vocab_file))
-
-
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     begin = time.perf_counter()  # wall time includes importing TensorFlow
     from bert_model.tf_env import import_tensorflow
@@ -198,9 +98,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
     from bert_model.config import ConfigError, load_config
-    from bert_model.distribution import mixed_precision_policy
     from bert_model.input_pipeline import PretrainingDataError
     from bert_model.pretraining import PretrainingOptions, PretrainingRun
+    from bert_model.pretraining.data import data_vocab_size, dynamic_masking_for
     from bert_model.pretraining_files import open_files
     from bert_model.progress import format_duration
     from vocab.tokenization import VocabError
@@ -219,17 +119,19 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             _log.info("%s: %d TFRecord files without a metadata.json, read as the reference's with "
                       "max_seq_length %d and max_predictions_per_seq %d", files.location, len(files.paths),
                       *files.lengths(args.max_seq_length, args.max_predictions_per_seq))
-        config = load_config(args.bert_config_file, lambda: _vocab_size(args, files))
+        config = load_config(args.bert_config_file,
+                             lambda: data_vocab_size(files, args.vocab_file, args.bert_config_file))
         strategy = make_strategy(args)
         options = PretrainingOptions(
             data_dir=data, output_dir=args.output_dir, train_steps=args.num_train_steps,
             batch_size=args.train_batch_size, learning_rate=args.learning_rate,
             warmup_steps=args.num_train_steps // 10 if args.num_warmup_steps is None else args.num_warmup_steps,
             optimizer=args.optimizer, accumulation_steps=args.accumulation_steps,
-            precision=mixed_precision_policy(strategy) if args.mixed_precision else "float32",
+            precision=precision(args, strategy),
             init_checkpoint=args.init_checkpoint, steps_per_loop=args.iterations_per_loop,
             save_checkpoints_steps=args.save_checkpoints_steps, keep_checkpoints=args.keep_checkpoints,
-            seed=args.seed, dynamic_masking=_dynamic_masking(args, files) if args.dynamic_masking else None,
+            seed=args.seed,
+            dynamic_masking=dynamic_masking_for(files, args.vocab_file) if args.dynamic_masking else None,
             next_sentence=not args.no_nsp, jit_compile=args.jit_compile, max_seq_length=args.max_seq_length,
             max_predictions_per_seq=args.max_predictions_per_seq, progress_seconds=args.progress_seconds)
         pretraining = PretrainingRun(config, options, strategy)

@@ -44,14 +44,13 @@ def test_padded_records_round_trip(tmp_path: Path) -> None:
     assert len(padded["input_ids"]) == 16 and padded[ft.IS_REAL_EXAMPLE][:, 0].tolist() == [1] * 13 + [0] * 3
     assert not padded["input_ids"][13:].any()
     assert ft.write_records(str(tmp_path / "eval.tf_record"), padded) == 16
-    batches = list(ft.record_dataset(str(tmp_path / "eval.tf_record"), ft.feature_spec(padded), 4, is_training=False))
+    path, spec = str(tmp_path / "eval.tf_record"), ft.record_parsing_spec(padded)
+    batches = list(ft.record_dataset(path, spec, 4, is_training=False))
     assert len(batches) == 4 and batches[0]["label_ids"].shape == [4] and batches[0]["input_ids"].dtype == tf.int32
     np.testing.assert_array_equal(np.concatenate([b["input_ids"] for b in batches]), padded["input_ids"])
     # Training: repeated, shuffled with the seed, the same order for the same seed.
-    first = [b["input_ids"].numpy() for b in ft.record_dataset(str(tmp_path / "eval.tf_record"),
-                                                              ft.feature_spec(padded), 4, is_training=True).take(6)]
-    again = [b["input_ids"].numpy() for b in ft.record_dataset(str(tmp_path / "eval.tf_record"),
-                                                              ft.feature_spec(padded), 4, is_training=True).take(6)]
+    first = [b["input_ids"].numpy() for b in ft.record_dataset(path, spec, 4, is_training=True).take(6)]
+    again = [b["input_ids"].numpy() for b in ft.record_dataset(path, spec, 4, is_training=True).take(6)]
     np.testing.assert_array_equal(first, again)
 
 
@@ -66,7 +65,7 @@ def _tuner(output_dir: Path, **overrides) -> ft.Finetuner:
 def test_training_learns_saves_and_prunes(tmp_path: Path, overrides: dict) -> None:
     train = _features(160)
     ft.write_records(str(tmp_path / "train.tf_record"), train)
-    spec = ft.feature_spec(train)
+    spec = ft.record_parsing_spec(train)
     tuner = _tuner(tmp_path / "out", **overrides)
     results = tuner.train(lambda context: ft.record_dataset(str(tmp_path / "train.tf_record"), spec, 8,
                                                             is_training=True, input_context=context))
@@ -76,7 +75,7 @@ def test_training_learns_saves_and_prunes(tmp_path: Path, overrides: dict) -> No
     assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("model.ckpt-30")
     dev = ft.pad_to_batches(_features(21, seed=1), 8)
     ft.write_records(str(tmp_path / "dev.tf_record"), dev)
-    logits = tuner.predict(ft.record_dataset(str(tmp_path / "dev.tf_record"), ft.feature_spec(dev), 8,
+    logits = tuner.predict(ft.record_dataset(str(tmp_path / "dev.tf_record"), ft.record_parsing_spec(dev), 8,
                                              is_training=False))["logits"]
     assert logits.shape == (21, 2)  # the 3 fakes are gone
     assert np.mean(logits.argmax(-1) == dev["label_ids"][:21, 0]) > 0.7
@@ -84,7 +83,7 @@ def test_training_learns_saves_and_prunes(tmp_path: Path, overrides: dict) -> No
     restored = _tuner(tmp_path / "other", **overrides)
     report = restored.restore(str(tmp_path / "out"))
     assert restored.step == 30 and report.global_step == 30 and report.head_loaded
-    again = restored.predict(ft.record_dataset(str(tmp_path / "dev.tf_record"), ft.feature_spec(dev), 8,
+    again = restored.predict(ft.record_dataset(str(tmp_path / "dev.tf_record"), ft.record_parsing_spec(dev), 8,
                                                is_training=False))["logits"]
     np.testing.assert_allclose(again, logits, atol=1e-6)
 

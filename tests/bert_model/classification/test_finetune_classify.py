@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_model.checkpoints import save_checkpoint
 from bert_model.classification import metrics
 from bert_model.classification.data import ClassifierDataError, convert_examples, get_task
 from bert_model.classification.export import pair_lengths
@@ -22,15 +21,12 @@ from bert_model.classification.model import BertClassifier
 from bert_model.config import BertConfig, named_config
 from bert_model.finetuning import initialize_from_checkpoint
 from bert_model.graph_tokenizer import GraphTokenizer
-from bert_model.modeling import BertPretrainer
 from pipelines.cli import main as cli
 from tests.support import paths
 from vocab.tokenization import FullTokenizer
 
 DATA = paths.DATA / "finetune" / "glue"
 VOCAB = str(paths.UNCASED_VOCAB)
-TINY = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}
 
 
 @pytest.fixture(scope="module")
@@ -193,18 +189,11 @@ def test_graph_tokenizer_matches_full_tokenizer(tokenizer: FullTokenizer) -> Non
     assert ids == [tokenizer.encode(text) for text in texts]
 
 
-def _cli(*args: str) -> None:
-    assert cli.main(["finetune", "classify", *args]) == 0
-
-
-def test_fine_tune_evaluate_predict_export(tmp_path: Path, tokenizer: FullTokenizer) -> None:
-    config_file = tmp_path / "bert_config.json"
-    config = BertConfig.from_dict(TINY)
-    config.to_json_file(str(config_file))
+def test_fine_tune_evaluate_predict_export(tmp_path: Path, tokenizer: FullTokenizer, tiny_bert,
+                                           finetune) -> None:
     # A `bertprep pretrain`-style start: a pretrainer's weights in the reference layout.
-    pretrainer = BertPretrainer(config)
-    pretrainer.build()
-    save_checkpoint(pretrainer, str(tmp_path / "pretrained" / "bert_model.ckpt"), global_step=7)
+    pretrained = tiny_bert(64, global_step=7)
+    config = pretrained.config
     data = tmp_path / "sst"
     data.mkdir()
     (data / "train.tsv").write_bytes((DATA / "SST-2" / "train.tsv").read_bytes())
@@ -214,11 +203,12 @@ def test_fine_tune_evaluate_predict_export(tmp_path: Path, tokenizer: FullTokeni
     _write(data / "test.tsv", ["index\tsentence"] + [f"{i}\t{text}" for i, text in enumerate(test_rows)])
     out = tmp_path / "out"
     common = ["--task_name", "SST-2", "--data_dir", str(data), "--vocab_file", VOCAB, "--bert_config_file",
-              str(config_file), "--max_seq_length", "32", "--output_dir", str(out)]
-    _cli(*common, "--init_checkpoint", str(tmp_path / "pretrained"), "--do_train", "--do_eval", "--do_predict",
-         "--train_batch_size", "16", "--num_train_epochs", "1", "--learning_rate", "1e-3",
-         "--eval_batch_size", "10", "--predict_batch_size", "8", "--accumulation_steps", "2",
-         "--export_dir", str(tmp_path / "export"))
+              pretrained.config_file, "--max_seq_length", "32", "--output_dir", str(out)]
+    finetune("classify", *common, "--init_checkpoint", str(pretrained.folder), "--do_train", "--do_eval",
+             "--do_predict",
+             "--train_batch_size", "16", "--num_train_epochs", "1", "--learning_rate", "1e-3",
+             "--eval_batch_size", "10", "--predict_batch_size", "8", "--accumulation_steps", "2",
+             "--export_dir", str(tmp_path / "export"))
 
     # 96 examples / (16 x 2) = 3 steps; the checkpoint holds the encoder and the reference head names.
     checkpoint = tf.train.latest_checkpoint(str(out))
@@ -253,7 +243,7 @@ def test_fine_tune_evaluate_predict_export(tmp_path: Path, tokenizer: FullTokeni
 
     # Evaluating the output_dir again (no --do_train) restores the fine-tuned weights: the same results.
     (out / "eval_results.json").unlink()
-    _cli(*common, "--do_eval", "--eval_batch_size", "64")
+    finetune("classify", *common, "--do_eval", "--eval_batch_size", "64")
     assert json.loads((out / "eval_results.json").read_text()) == pytest.approx(results)
 
     # The SavedModel takes raw text and gives the same probabilities.
@@ -267,22 +257,21 @@ def test_fine_tune_evaluate_predict_export(tmp_path: Path, tokenizer: FullTokeni
     np.testing.assert_allclose(by_ids["probabilities"].numpy(), probabilities, atol=1e-5)
 
 
-def test_regression_and_pair_export(tmp_path: Path, tokenizer: FullTokenizer) -> None:
+def test_regression_and_pair_export(tmp_path: Path, tokenizer: FullTokenizer, tiny_bert, finetune) -> None:
     from bert_model.classification.export import _ClassifierServing
 
-    config_file = tmp_path / "bert_config.json"
-    BertConfig.from_dict(TINY).to_json_file(str(config_file))
+    tiny = tiny_bert(64, checkpoint=False)
     out = tmp_path / "out"
-    _cli("--task_name", "sts-b", "--data_dir", str(DATA / "STS-B"), "--vocab_file", VOCAB, "--bert_config_file",
-         str(config_file), "--max_seq_length", "24", "--output_dir", str(out), "--do_train", "--do_eval",
-         "--train_batch_size", "16", "--num_train_epochs", "1", "--eval_batch_size", "16")
+    finetune("classify", "--task_name", "sts-b", "--data_dir", str(DATA / "STS-B"), "--vocab_file", VOCAB,
+             "--bert_config_file", tiny.config_file, "--max_seq_length", "24", "--output_dir", str(out), "--do_train",
+             "--do_eval", "--train_batch_size", "16", "--num_train_epochs", "1", "--eval_batch_size", "16")
     results = json.loads((out / "eval_results.json").read_text())
     assert set(results) == {"eval_pearson", "eval_spearman", "eval_loss", "num_examples", "global_step"}
     assert results["num_examples"] == 40 and -1 <= results["eval_pearson"] <= 1
     # The in-graph features of pairs (truncation on both sides) are convert_examples'.
     task = get_task("sts-b")
     dev, _ = task.examples(str(DATA / "STS-B"), "dev")
-    model = BertClassifier(BertConfig.from_dict(TINY), 1)
+    model = BertClassifier(tiny.config, 1)
     model.build()
     serving = _ClassifierServing(model, VOCAB, True, 24, ())
     graph = serving.features(tf.constant([e.text_a for e in dev]), tf.constant([e.text_b for e in dev]))
@@ -291,10 +280,9 @@ def test_regression_and_pair_export(tmp_path: Path, tokenizer: FullTokenizer) ->
         np.testing.assert_array_equal(graph[name].numpy(), expected[name], err_msg=name)
 
 
-def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    config_file = tmp_path / "bert_config.json"
-    BertConfig.from_dict(TINY).to_json_file(str(config_file))
-    common = ["--data_dir", str(DATA / "RTE"), "--vocab_file", VOCAB, "--bert_config_file", str(config_file),
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture, tiny_bert) -> None:
+    tiny = tiny_bert(64, checkpoint=False)
+    common = ["--data_dir", str(DATA / "RTE"), "--vocab_file", VOCAB, "--bert_config_file", tiny.config_file,
               "--output_dir", str(tmp_path / "out"), "--max_seq_length", "32"]
     for args, message in (([], "at least one of --do_train"),
                           (["--do_eval", "--max_seq_length", "65"], "exceeds the model's max_position_embeddings"),
@@ -321,16 +309,11 @@ def _mrpc_from_sts_b(folder: Path) -> Path:
     return folder
 
 
-def test_the_reference_mrpc_command_lines_run_unchanged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_reference_mrpc_command_lines_run_unchanged(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                        tiny_bert) -> None:
     """run_classifier.py's README command lines (train and evaluate, then predict), absl booleans included."""
-    base = tmp_path / "uncased_L-2_H-32_A-2"
-    config = BertConfig.from_dict({**TINY, "max_position_embeddings": 128})
-    base.mkdir()
-    config.to_json_file(str(base / "bert_config.json"))
-    pretrainer = BertPretrainer(config)
-    pretrainer.build()
-    save_checkpoint(pretrainer, str(base / "bert_model.ckpt"))
-    (base / "vocab.txt").write_bytes(Path(VOCAB).read_bytes())
+    release = tiny_bert(128)
+    base, config = release.folder, release.config
     glue = _mrpc_from_sts_b(tmp_path / "glue_data" / "MRPC")
     output = f"{tmp_path}/mrpc_output/"
     caplog.set_level(logging.INFO)

@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_model.checkpoints import save_checkpoint
-from bert_model.config import BertConfig
 from bert_model.finetuning import initialize_from_checkpoint
-from bert_model.modeling import BertPretrainer
 from bert_model.squad.data import (
     SquadFormatError,
     convert_examples_to_features,
@@ -31,8 +28,6 @@ from vocab.tokenization import FullTokenizer
 
 SQUAD = DATA / "finetune" / "squad" / "train-v2.0-chopin-twilight-princess.json"
 VOCAB = str(UNCASED_VOCAB)
-TINY = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "max_position_embeddings": 128, "type_vocab_size": 2}
 
 
 @pytest.fixture(scope="module")
@@ -217,30 +212,22 @@ def test_bad_input_names_the_file_and_place(tmp_path: Path) -> None:
     assert len(examples) == 1070 and qa["id"] not in {e.qas_id for e in examples}
 
 
-def _cli(*args: str) -> None:
-    assert cli.main(["finetune", "squad", *args]) == 0
-
-
-def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokenizer,
-                                          capsys: pytest.CaptureFixture) -> None:
-    config_file = tmp_path / "bert_config.json"
-    config = BertConfig.from_dict(TINY)
-    config.to_json_file(str(config_file))
-    pretrainer = BertPretrainer(config)
-    pretrainer.build()
-    save_checkpoint(pretrainer, str(tmp_path / "pretrained" / "bert_model.ckpt"), global_step=7)
+def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokenizer, capsys: pytest.CaptureFixture,
+                                          tiny_bert, finetune) -> None:
+    pretrained = tiny_bert(128, global_step=7)
+    config = pretrained.config
     train_file = _subset(tmp_path / "train.json", 2)
     train_data = json.loads(train_file.read_text())
     train_data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] += 7  # not where it says
     train_file.write_text(json.dumps(train_data))
     dev_file = _subset(tmp_path / "dev.json", 1)
     out = tmp_path / "out"
-    common = ["--vocab_file", VOCAB, "--bert_config_file", str(config_file), "--max_seq_length", "96",
+    common = ["--vocab_file", VOCAB, "--bert_config_file", pretrained.config_file, "--max_seq_length", "96",
               "--doc_stride", "48", "--max_query_length", "24", "--output_dir", str(out), "--version_2_with_negative"]
-    _cli(*common, "--init_checkpoint", str(tmp_path / "pretrained"), "--do_train", "--do_predict",
-         "--train_file", str(train_file), "--predict_file", str(dev_file), "--train_batch_size", "16",
-         "--num_train_epochs", "1", "--learning_rate", "1e-3", "--predict_batch_size", "7",
-         "--export_dir", str(tmp_path / "export"))
+    finetune("squad", *common, "--init_checkpoint", str(pretrained.folder), "--do_train", "--do_predict",
+             "--train_file", str(train_file), "--predict_file", str(dev_file), "--train_batch_size", "16",
+             "--num_train_epochs", "1", "--learning_rate", "1e-3", "--predict_batch_size", "7",
+             "--export_dir", str(tmp_path / "export"))
 
     assert "skipped 1 of 59 training questions whose answer text is not at its answer_start" in capsys.readouterr().out
     train_examples = read_squad_examples(str(train_file), True, True)[0]
@@ -274,7 +261,7 @@ def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokeni
     # A test file (no answers) gives predictions and no scores; predicting again restores the fine-tuned weights.
     test_file = _subset(tmp_path / "test.json", 1, with_answers=False)
     (out / "eval_results.json").unlink()
-    _cli(*common, "--do_predict", "--predict_file", str(test_file))
+    finetune("squad", *common, "--do_predict", "--predict_file", str(test_file))
     assert json.loads((out / "predictions.json").read_text()) == predictions
     assert not (out / "eval_results.json").exists()
 
@@ -306,12 +293,11 @@ def test_fine_tune_predict_evaluate_export(tmp_path: Path, tokenizer: FullTokeni
     np.testing.assert_allclose(by_features["end_logits"].numpy(), short_logits["end_logits"], atol=1e-5)
 
 
-def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    config_file = tmp_path / "bert_config.json"
-    BertConfig.from_dict(TINY).to_json_file(str(config_file))
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture, tiny_bert) -> None:
+    tiny = tiny_bert(128, checkpoint=False)
     empty = tmp_path / "empty.json"
     empty.write_text("")
-    common = ["--vocab_file", VOCAB, "--bert_config_file", str(config_file), "--output_dir", str(tmp_path / "out"),
+    common = ["--vocab_file", VOCAB, "--bert_config_file", tiny.config_file, "--output_dir", str(tmp_path / "out"),
               "--max_seq_length", "96"]
     for args, message in (([], "at least one of --do_train, --do_predict"),
                           (["--do_train"], "--do_train needs --train_file"),
@@ -327,16 +313,9 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         assert message in capsys.readouterr().err
 
 
-def test_the_reference_squad_command_line_runs_unchanged(tmp_path: Path) -> None:
+def test_the_reference_squad_command_line_runs_unchanged(tmp_path: Path, tiny_bert) -> None:
     """run_squad.py's README command line for SQuAD 1.1 (absl booleans, the reference's lengths)."""
-    base = tmp_path / "uncased_L-2_H-32_A-2"
-    base.mkdir()
-    config = BertConfig.from_dict({**TINY, "max_position_embeddings": 512})
-    config.to_json_file(str(base / "bert_config.json"))
-    pretrainer = BertPretrainer(config)
-    pretrainer.build()
-    save_checkpoint(pretrainer, str(base / "bert_model.ckpt"))
-    (base / "vocab.txt").write_bytes(Path(VOCAB).read_bytes())
+    base = tiny_bert(512).folder
     squad_dir = tmp_path / "squad"
     squad_dir.mkdir()
     train_file = _squad11(squad_dir / "train-v1.1.json", _subset(tmp_path / "train-v2.0.json", 2))
