@@ -3,6 +3,7 @@ command run end to end."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,11 +45,10 @@ def tiny_bert(tmp_path: Path) -> Callable[..., TinyBert]:
     """`tiny_bert(max_position_embeddings)`: TINY_BERT's config in a new folder under tmp_path, with the
     uncased vocab and, unless `checkpoint=False`, a freshly initialized pretrainer's weights in the reference
     layout (with `global_step` when given), as `bertprep pretrain` or a BERT release leaves them."""
-    made = []
+    numbers = itertools.count(1)
 
     def make(max_position_embeddings: int, *, checkpoint: bool = True, global_step: int | None = None) -> TinyBert:
-        made.append(max_position_embeddings)
-        model = TinyBert(tmp_path / f"uncased_L-2_H-32_A-2-{len(made)}",
+        model = TinyBert(tmp_path / f"uncased_L-2_H-32_A-2-{next(numbers)}",
                          BertConfig.from_dict({**TINY_BERT, "max_position_embeddings": max_position_embeddings}))
         model.folder.mkdir()
         model.config.to_json_file(model.config_file)
