@@ -26,6 +26,7 @@ from pipelines.corpus.filters import QualityThresholds
 from pipelines.corpus.inputs import InputFile
 from pipelines.corpus.pipeline import ReadDocuments
 from pipelines.corpus.sources import ReadOptions
+from pipelines.corpus.wikitext.cleaners import DEFAULT_CLEANER
 from pipelines.output_folder import Staging, created, record_fields
 
 METHODS = ("wordpiece", "sentencepiece")
@@ -49,7 +50,7 @@ class VocabOptions:
     sample_lines: int = 1_000_000  # sentencepiece training sample
     holdout_percent: float = 2.0
     seed: int = 12345
-    wiki_cleaner: str = "mwparserfromhell"
+    wiki_cleaner: str = DEFAULT_CLEANER
     # Vocab learning wants every document, however short: filters off.
     thresholds: QualityThresholds = QualityThresholds(
         min_words=1, min_sentences=1, max_non_letter_ratio=1.0, min_mean_word_length=0.0, max_mean_word_length=1000.0

@@ -25,7 +25,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, required: bool = True) 
     # Imported here, not above: the reading and cleaning modules build Unicode tables when imported
     # (~0.3 s) that the commands without raw inputs do not need.
     from pipelines.corpus.sources import TEXT_SPLITS, ReadOptions
-    from pipelines.corpus.wikitext.cleaners import CLEANERS
+    from pipelines.corpus.wikitext.cleaners import CLEANERS, DEFAULT_CLEANER
 
     io = parser.add_argument_group("input and output")
     io.add_argument(
@@ -46,7 +46,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, required: bool = True) 
                     help="compressed MB per parallel work item when reading an indexed multistream dump")
     io.add_argument("--language", default="",
                     help="language code for all inputs (overrides the dump's dbname/xml:lang and the book's Language: line)")
-    io.add_argument("--wiki_cleaner", choices=CLEANERS, default="mwparserfromhell",
+    io.add_argument("--wiki_cleaner", choices=CLEANERS, default=DEFAULT_CLEANER,
                     help="wikitext to prose: mwparserfromhell (MIT, default) or wikiextractor "
                     "(AGPL-3.0, pip install 'bertprep[wikiextractor]')")
     return io

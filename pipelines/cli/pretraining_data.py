@@ -6,6 +6,7 @@ import dataclasses
 
 from apache_beam.io.filesystems import FileSystems
 
+from formats.corpus_files import DOCUMENTS_FILES
 from formats.pretraining_data import METADATA_FILE, DatasetMetadata
 from pipelines import progress
 from pipelines.cli.beam_command import check_output_writable, check_worker_readable, run_pipeline, runner_name
@@ -112,7 +113,7 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     io = parser.add_argument_group("input and output")
     io.add_argument("--input", action="append", metavar="PATH",
-                    help="the corpus stage's output folder or documents-*.parquet files (glob, gs://), or "
+                    help=f"the corpus stage's output folder or {DOCUMENTS_FILES.glob} files (glob, gs://), or "
                     "bert-text:PATTERN for reference-format text (a sentence per line, blank line between "
                     "documents); repeatable")
     io.add_argument("--input_file", action="append", metavar="FILE,...",
@@ -218,7 +219,7 @@ def stage_inputs(args: argparse.Namespace) -> list[str]:
     inputs = [*(args.input or []), *(f"{BERT_TEXT}:{pattern}"
                                      for value in args.input_file or [] for pattern in value.split(",") if pattern)]
     if not inputs:
-        raise UsageError("give --input (a corpus folder or documents-*.parquet) or --input_file (reference-format "
+        raise UsageError(f"give --input (a corpus folder or {DOCUMENTS_FILES.glob}) or --input_file (reference-format "
                          "text, as create_pretraining_data.py)")
     return inputs
 

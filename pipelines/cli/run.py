@@ -20,6 +20,7 @@ from pipelines.cli.beam_command import template_location
 from pipelines.cli.flags import FlagParser, add_vocab_file_flag
 from pipelines.corpus.document_writer import corpus_documents
 from pipelines.errors import UsageError
+from pipelines.vocab_pipeline import VOCAB_FILE
 
 HELP = "corpus -> vocab -> pretraining data in one command (no arguments: the sample corpus into ./output)"
 DESCRIPTION = (
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         vocab_command.run(stage_arguments(
             "vocab", args, input=[f"parquet:{path}" for path in documents], output=f"{output}/vocab", check=None,
             bert_config_file=None), beam_args)
-        pretraining.vocab_file = f"{output}/vocab/vocab.txt"
+        pretraining.vocab_file = f"{output}/vocab/{VOCAB_FILE}"
     else:
         print(f"[2/3] vocab: using {args.vocab_file}")
     print(f"[3/3] pretraining data -> {output}/seqL")

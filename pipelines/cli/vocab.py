@@ -6,6 +6,7 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
+from formats.corpus_files import DOCUMENTS_FILES
 from pipelines import progress, vocab_pipeline
 from pipelines.cli.beam_command import (
     add_input_arguments,
@@ -24,7 +25,7 @@ HELP = "learn a WordPiece vocabulary (vocab.txt + vocab_stats.json), or --check 
 DESCRIPTION = (
     "Counts words with BERT's basic tokenization across the inputs (Beam) and learns a WordPiece vocabulary "
     "on one worker, or trains SentencePiece on a uniform sample and converts it to WordPiece format. "
-    "Inputs: the corpus stage's documents (parquet:OUT/documents-*.parquet) or any --input format. "
+    f"Inputs: the corpus stage's documents (parquet:OUT/{DOCUMENTS_FILES.glob}) or any --input format. "
     "With --check VOCAB --bert_config_file CONFIG it validates a vocab file against a model config instead."
 )
 # BERT's specials; the learned pieces come after them and the unused slots.
