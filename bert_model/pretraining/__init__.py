@@ -33,9 +33,9 @@ the loop runs as many steps as `progress.LoopPacer` plans, and is followed by
 a progress line.
 
 One module per job: `options` (how to train), `data` (the run's data, checked and read), `state` (the
-checkpoints: restore, resume, save), `step` (the distributed train step and loop call), `loop` (the training
-loop with its summaries), `evaluation` (the reference's metrics), and `run` (`PretrainingRun`, which puts them
-together for one OUTPUT_DIR).
+checkpoints: restore, resume, save), `step` (the distributed train step's losses, run by
+`training.TrainingStep`), `loop` (the training loop with its summaries), `evaluation` (the reference's
+metrics), and `run` (`PretrainingRun`, which puts them together for one OUTPUT_DIR).
 """
 from bert_model.pretraining.options import PretrainingOptions
 from bert_model.pretraining.run import PretrainingRun

@@ -13,10 +13,9 @@ from bert_model.input_pipeline import PretrainingDataError
 from bert_model.pretraining.data import RunData
 from bert_model.pretraining.options import PretrainingOptions
 from bert_model.pretraining.state import TrainingState
-from bert_model.pretraining.step import replica_sums
 from bert_model.pretraining.summaries import scalar
 from bert_model.progress import Heartbeat, format_duration
-from bert_model.training import EVAL_RESULTS, write_results
+from bert_model.training import EVAL_RESULTS, replica_sums, write_results
 
 _log = logging.getLogger(__name__)
 

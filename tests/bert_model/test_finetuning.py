@@ -81,7 +81,7 @@ def test_training_learns_saves_and_prunes(tmp_path: Path, overrides: dict) -> No
     assert np.mean(logits.argmax(-1) == dev["label_ids"][:21, 0]) > 0.7
     # A fresh run restores weights and step from OUTPUT_DIR and predicts the same.
     restored = _tuner(tmp_path / "other", **overrides)
-    report = restored.restore(str(tmp_path / "out"))
+    report = restored.checkpoints.restore(str(tmp_path / "out"))
     assert restored.step == 30 and report.global_step == 30 and report.head_loaded
     again = restored.predict(ft.record_dataset(str(tmp_path / "dev.tf_record"), ft.record_parsing_spec(dev), 8,
                                                is_training=False))["logits"]
