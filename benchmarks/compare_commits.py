@@ -7,7 +7,8 @@ extensions built in place) and run with the same interpreter and installed packa
     python benchmarks/compare_commits.py --base 1b29b63 --repeats 3 -- \\
         corpus --input "wikipedia:tests/data/wikipedia/*.bz2" --input "gutenberg:tests/data/gutenberg/*.txt"
 
-Every run writes into a fresh temporary --output (appended to the command); the command line must be valid
+Every run writes into a fresh temporary folder, appended to the command as --output (or as the flag that
+--output_flag names: --output_flag=--output_dir for pretrain and finetune); the command line must be valid
 for both versions.
 """
 from __future__ import annotations
@@ -36,11 +37,11 @@ def checkout(revision: str) -> Path:
     return tree
 
 
-def timed_run(tree: Path, command: list[str]) -> float:
+def timed_run(tree: Path, command: list[str], output_flag: str) -> float:
     """Wall seconds of one run of the command from `tree`, into a fresh output folder."""
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pipelines.cli", *command, "--output", f"{output}/out"], cwd=tree,
+        subprocess.run([sys.executable, "-m", "pipelines.cli", *command, output_flag, f"{output}/out"], cwd=tree,
                        env={**os.environ, "PYTHONPATH": str(tree)}, check=True, capture_output=True)
         return time.perf_counter() - started
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the earlier commit (or any git revision)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output_flag", default="--output", help="the command's flag for its output folder")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the bertprep command, without --output")
     args = parser.parse_args()
     command = [part for part in args.command if part != "--"]
@@ -56,7 +58,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in trees}
     for repeat in range(args.repeats):
         for name, tree in (trees.items() if repeat % 2 == 0 else reversed(trees.items())):
-            times[name].append(timed_run(tree, command))
+            times[name].append(timed_run(tree, command, args.output_flag))
             print(f"run {repeat + 1} {name}: {times[name][-1]:.1f} s", flush=True)
     base, head = statistics.median(times["base"]), statistics.median(times["head"])
     print(f"median wall s: base {args.base} {base:.1f}, head {head:.1f}; head/base {head / base:.3f}")
