@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from bert_model.config import BertConfig
 from bert_model.input_pipeline import DynamicMasking, PretrainingDataError
-from bert_model.pretraining_files import PretrainingFiles, check_files, damaged_file, files_dataset, open_files
+from bert_model.pretraining.files import PretrainingFiles, check_files, damaged_file, files_dataset, open_files
 from vocab.tokenization import parse_vocab
 
 

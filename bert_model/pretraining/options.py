@@ -12,7 +12,7 @@ class PretrainingOptions:
     """How to train; the model's shape is the BertConfig's.
 
     `data_dir` is a pretraining-data folder or comma-separated TFRecord
-    files and globs (`pretraining_files.open_files`). `max_seq_length` and
+    files and globs (`files.open_files`). `max_seq_length` and
     `max_predictions_per_seq` default to the data's (metadata.json), or the
     reference's 128 and 20 for files without one; data that differs is
     refused. `precision` is one of distribution.PRECISIONS; mixed_float16

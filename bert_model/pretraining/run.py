@@ -12,11 +12,11 @@ from bert_model.modeling import BertPretrainer
 from bert_model.optimization import LAMB, AdamW
 from bert_model.pretraining.data import RunData
 from bert_model.pretraining.evaluation import PretrainingEvaluation
+from bert_model.pretraining.files import PretrainingFiles, open_files
 from bert_model.pretraining.loop import TrainingLoop
 from bert_model.pretraining.options import PretrainingOptions
 from bert_model.pretraining.state import TrainingState
 from bert_model.pretraining.step import PretrainingStep
-from bert_model.pretraining_files import PretrainingFiles, open_files
 from bert_model.training import build_training
 
 _log = logging.getLogger(__name__)

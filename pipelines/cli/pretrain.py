@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from bert_model.input_pipeline import PretrainingDataError
     from bert_model.pretraining import PretrainingOptions, PretrainingRun
     from bert_model.pretraining.data import data_vocab_size, dynamic_masking_for
-    from bert_model.pretraining_files import open_files
+    from bert_model.pretraining.files import open_files
     from bert_model.progress import format_duration
     from vocab.tokenization import VocabError
 
