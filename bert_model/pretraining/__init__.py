@@ -32,11 +32,11 @@ or evaluating stops the run with PretrainingDataError naming it. Each call of
 the loop runs as many steps as `progress.LoopPacer` plans, and is followed by
 a progress line.
 
-One module per job: `options` (how to train), `files` (the TFRecord files and their metadata), `data` (the
-run's data, checked and read), `state` (the
-checkpoints: restore, resume, save), `step` (the distributed train step's losses, run by
-`training.TrainingStep`), `loop` (the training loop with its summaries), `evaluation` (the reference's
-metrics), and `run` (`PretrainingRun`, which puts them together for one OUTPUT_DIR).
+One module per job: `options` (how to train), `files` (the TFRecord files and their metadata), `data`
+(the run's data, checked and read), `state` (the checkpoints: restore, resume, save), `step` (the
+distributed train step's losses, run by `training.TrainingStep`), `loop` (the training loop with its
+summaries), `evaluation` (the reference's metrics), and `run` (`PretrainingRun`, which puts them together
+for one OUTPUT_DIR).
 """
 from bert_model.pretraining.options import PretrainingOptions
 from bert_model.pretraining.run import PretrainingRun
