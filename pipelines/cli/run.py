@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pipelines.cli import corpus as corpus_command
-from pipelines.cli import pretraining_data as pretraining_command
+from pipelines.cli import pretraining_data as pretraining_data_command
 from pipelines.cli import vocab as vocab_command
 from pipelines.cli.beam_command import template_location
 from pipelines.cli.flags import FlagParser, add_vocab_file_flag
@@ -44,7 +44,8 @@ def sample_inputs() -> list[str]:
 _STAGES = (
     ("corpus", corpus_command, frozenset({"input", "output"})),
     ("vocab", vocab_command, frozenset({"input", "output", "check", "bert_config_file"})),
-    ("pretraining-data", pretraining_command, frozenset({"input", "input_file", "output", "output_file", "vocab_file"})),
+    ("pretraining-data", pretraining_data_command,
+     frozenset({"input", "input_file", "output", "output_file", "vocab_file"})),
 )
 # Flags two stages define with different meanings: the earlier stage's is offered under another name.
 _RENAMED = {("corpus", "--num_shards"): "--corpus_num_shards"}
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     # Refuse bad flags of the last stage before an hour of corpus work.
     pretraining = stage_arguments("pretraining-data", args, input=[corpus], input_file=None, output=output,
                                   output_file=None, vocab_file=args.vocab_file)
-    pretraining_command.resolve_lengths(pretraining)
+    pretraining_data_command.resolve_lengths(pretraining)
     print(f"[1/3] corpus -> {corpus}")
     corpus_command.run(stage_arguments("corpus", args, input=inputs, output=corpus), beam_args)
     if not args.vocab_file:
@@ -129,5 +130,5 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     else:
         print(f"[2/3] vocab: using {args.vocab_file}")
     print(f"[3/3] pretraining data -> {output}/seqL")
-    pretraining_command.write_datasets(pretraining, beam_args, [corpus], pretraining.vocab_file, output)
+    pretraining_data_command.write_datasets(pretraining, beam_args, [corpus], pretraining.vocab_file, output)
     return 0

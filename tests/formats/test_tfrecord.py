@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from formats import tfrecord as tfrecord_examples
+from formats import tfrecord
 from formats.tfrecord import RecordBlock, encode_examples, framed_examples
 
 
@@ -15,9 +15,9 @@ from formats.tfrecord import RecordBlock, encode_examples, framed_examples
 def encoder(request, monkeypatch) -> str:
     """Every test runs with both encoders; they must give the same bytes."""
     if request.param == "numpy":
-        monkeypatch.setattr(tfrecord_examples, "_compiled", None)
+        monkeypatch.setattr(tfrecord, "_compiled", None)
     else:  # setup.py builds it where a C compiler is found, as here and in CI: numpy is only the fallback
-        assert tfrecord_examples._compiled is not None
+        assert tfrecord._compiled is not None
     return request.param
 
 

@@ -21,7 +21,7 @@ import pytest
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from formats.pretraining_data import DatasetMetadata
-from pipelines.cli import pretraining_data as pretraining_command
+from pipelines.cli import pretraining_data as pretraining_data_command
 from pipelines.cli.main import main
 from pipelines.corpus.inputs import expand_inputs
 from pipelines.corpus.sources import ReadOptions, plan_dump_ranges
@@ -52,7 +52,7 @@ def chain(gcs_bucket, tmp_path_factory):
             "--lengths", ",".join(f"{size}:{size // 6}" for size in LENGTHS), "--dupe_factor", "1",
             "--multistream_chunk_mb", str(CHUNK_MB)]
     folders: list[str] = []  # the handoff folders the run chose
-    handoff_space = pretraining_command.handoff_space
+    handoff_space = pretraining_data_command.handoff_space
 
     @contextlib.contextmanager
     def recorded(work: str):
@@ -61,7 +61,7 @@ def chain(gcs_bucket, tmp_path_factory):
             yield folder
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pretraining_command, "handoff_space", recorded)
+        patch.setattr(pretraining_data_command, "handoff_space", recorded)
         assert main(argv) == 0
     return {"bucket": gcs_bucket, "inputs": inputs, "output": output, "handoff_folders": folders}
 

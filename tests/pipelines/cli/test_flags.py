@@ -9,7 +9,7 @@ from importlib.metadata import version
 import pytest
 
 from pipelines.cli import main as cli
-from pipelines.cli import pretraining_data as pretraining_command
+from pipelines.cli import pretraining_data as pretraining_data_command
 from pipelines.cli import run as run_command
 from pipelines.cli.flags import BoolFlag, rewrite_bool_values
 from pipelines.cli.main import build_parser, main
@@ -59,7 +59,7 @@ def test_the_reference_names_of_the_instance_flags_are_taken():
                         "--max_seq_length=64", "--max_predictions_per_seq=9", "--do_lower_case=False"])
     assert beam == []
     assert (args.dupe_factor, args.seed, args.whole_word_mask, args.do_lower_case) == (1, 7, True, False)
-    assert pretraining_command.resolve_lengths(args) == [(64, 9)]
+    assert pretraining_data_command.resolve_lengths(args) == [(64, 9)]
 
 
 def test_a_mistyped_beam_flag_is_refused_and_beams_own_flags_pass(capsys):
