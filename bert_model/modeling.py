@@ -26,7 +26,7 @@ from bert_model.config import BertConfig
 # Added to the attention scores of padding keys, as in the reference: large
 # enough to zero them after softmax, small enough for float16.
 _MASK_ADDER = -10000.0
-_LAYER_NORM_EPSILON = 1e-12
+LAYER_NORM_EPSILON = 1e-12
 
 
 def _initializer(config: BertConfig) -> keras.initializers.Initializer:
@@ -39,7 +39,7 @@ def _dense(config: BertConfig, units: int, name: str, activation: Any = None) ->
 
 
 def _layer_norm() -> keras.layers.LayerNormalization:
-    return keras.layers.LayerNormalization(epsilon=_LAYER_NORM_EPSILON, name="LayerNorm")
+    return keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="LayerNorm")
 
 
 class ReplicaDropout(keras.layers.Dropout):
