@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bert_model.modeling import BertModel, BertPretrainer
@@ -21,6 +22,9 @@ from bert_model.modeling import BertModel, BertPretrainer
 _log = logging.getLogger(__name__)
 
 ENCODER_SCOPE = "bert/"
+# Trained by the next-sentence task only; a checkpoint without it (transformers' BertForMaskedLM and
+# BertForQuestionAnswering) leaves it initialized, as a head.
+POOLER_SCOPE = "bert/pooler/"
 # Training state that reference checkpoints carry besides the weights.
 _OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v")
 _OPTIMIZER_NAMES = ("global_step",)
@@ -29,6 +33,19 @@ _CHECKPOINT_FILE_SUFFIXES = (".index", ".data-00000-of-00001", ".meta")
 
 class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointArrays:
+    """Weights under reference names to load from: where they are, each one's shape, and a reader of one."""
+
+    location: str
+    shapes: Mapping[str, list[int]]
+    read: Callable[[str], np.ndarray]
+
+    @classmethod
+    def from_arrays(cls, location: str, arrays: Mapping[str, np.ndarray]) -> CheckpointArrays:
+        return cls(location, {name: list(array.shape) for name, array in arrays.items()}, arrays.__getitem__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,41 +132,57 @@ def _is_optimizer_state(name: str) -> bool:
     return name in _OPTIMIZER_NAMES or name.endswith(_OPTIMIZER_SUFFIXES)
 
 
-def load_checkpoint(model: BertModel | BertPretrainer, path: str) -> LoadReport:
-    """Assigns a reference-layout checkpoint's weights to `model`.
-
-    Raises CheckpointError, before assigning anything, when an encoder weight
-    is missing or any shape differs. Missing `cls/` heads are reported, not fatal.
-    """
+def reference_checkpoint(path: str) -> CheckpointArrays:
+    """The reference-layout checkpoint that `path` names (`resolve_checkpoint`)."""
     prefix = resolve_checkpoint(path)
     reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
-    variables = reference_variables(model)
-    missing = [name for name in variables if name not in shapes]
-    missing_encoder = [name for name in missing if name.startswith(ENCODER_SCOPE)]
+    return CheckpointArrays(prefix, reader.get_variable_to_shape_map(), reader.get_tensor)
+
+
+def load_checkpoint(model: BertModel | BertPretrainer, path: str) -> LoadReport:
+    """Assigns a reference-layout checkpoint's weights to `model` (`assign_checkpoint`)."""
+    return assign_checkpoint(model, reference_checkpoint(path))
+
+
+def _check_encoder(arrays: CheckpointArrays, variables: Mapping[str, keras.Variable]) -> None:
+    """CheckpointError unless `arrays` has every encoder weight (the pooler aside) in the model's shape."""
+    shapes = arrays.shapes
+    missing_encoder = [name for name in variables if name not in shapes and name.startswith(ENCODER_SCOPE)
+                       and not name.startswith(POOLER_SCOPE)]
     if missing_encoder:
         found = ", ".join(sorted(shapes)[:5])
         raise CheckpointError(
-            f"{prefix} lacks {missing_encoder[0]} (and {len(missing_encoder) - 1} more encoder variables); "
+            f"{arrays.location} lacks {missing_encoder[0]} (and {len(missing_encoder) - 1} more encoder variables); "
             f"a reference-layout BERT checkpoint has bert/... names, this one has e.g. {found}"
         )
     for name, variable in variables.items():
         if name in shapes and list(shapes[name]) != list(variable.shape):
             raise CheckpointError(
-                f"{prefix}: {name} has shape {list(shapes[name])} but the model expects {list(variable.shape)}; "
-                "does the bert_config.json match this checkpoint (vocab_size, hidden_size, "
+                f"{arrays.location}: {name} has shape {list(shapes[name])} but the model expects "
+                f"{list(variable.shape)}; does the bert_config.json match this checkpoint (vocab_size, hidden_size, "
                 "intermediate_size, max_position_embeddings, type_vocab_size)?"
             )
+
+
+def assign_checkpoint(model: BertModel | BertPretrainer, arrays: CheckpointArrays) -> LoadReport:
+    """Assigns reference-named weights (a reference checkpoint's, a transformers folder's) to `model`.
+
+    Raises CheckpointError, before assigning anything, when an encoder weight
+    is missing or any shape differs. Missing `cls/` heads and pooler are reported, not fatal.
+    """
+    variables = reference_variables(model)
+    _check_encoder(arrays, variables)
+    shapes = arrays.shapes
     loaded = [name for name in variables if name in shapes]
     for name in loaded:
-        variables[name].assign(reader.get_tensor(name).astype(variables[name].dtype))
+        variables[name].assign(np.asarray(arrays.read(name)).astype(variables[name].dtype))
     report = LoadReport(
-        checkpoint=prefix,
+        checkpoint=arrays.location,
         loaded=tuple(loaded),
-        missing_heads=tuple(missing),
+        missing_heads=tuple(name for name in variables if name not in shapes),
         unused=tuple(sorted(name for name in shapes if name not in variables and not _is_optimizer_state(name))),
     )
-    _log.info("loaded %d variables from %s", len(loaded), prefix)
+    _log.info("loaded %d variables from %s", len(loaded), arrays.location)
     if report.missing_heads:
         _log.info("not in the checkpoint, left initialized: %s", ", ".join(report.missing_heads))
     if report.unused:

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from bert_model.checkpoints import load_checkpoint
-from bert_model.config import load_config
+from bert_model.init_checkpoint import init_folder, load_init_checkpoint, lower_case, model_config, vocab_file
 from bert_model.modeling import BertModel
 from vocab.tokenization import FullTokenizer
 
@@ -162,29 +161,32 @@ def extract_features(
 class ExtractionOptions:
     """What to extract with which model: the reference extract_features.py's flags. `layers` is
     comma-separated encoder layers ("-1,-2"); `bert_config_file` a bert_config.json or a released model's
-    name, sized by the vocab; `init_checkpoint` a reference-layout prefix or a folder holding one."""
+    name, sized by the vocab; `init_checkpoint` a reference-layout prefix or a folder holding one, or a
+    transformers folder, which supplies the config, vocab and casing left None."""
 
     input_file: str
     output_file: str
-    vocab_file: str
-    bert_config_file: str
+    vocab_file: str | None
+    bert_config_file: str | None
     init_checkpoint: str
     layers: str = "-1,-2,-3,-4"
     max_seq_length: int = 128
     batch_size: int = 32
-    do_lower_case: bool = True
+    do_lower_case: bool | None = True
 
 
 def extract_from_checkpoint(options: ExtractionOptions) -> int:
     """Loads the model of `options` and writes the features of every input line (`extract_features`);
     returns how many. FeatureError for layers the model lacks or a vocab larger than its vocab_size."""
-    tokenizer = FullTokenizer(options.vocab_file, do_lower_case=options.do_lower_case)
-    config = load_config(options.bert_config_file, lambda: len(tokenizer.vocab))
+    folder = init_folder(options.init_checkpoint)
+    vocab = vocab_file(options.vocab_file, folder)
+    tokenizer = FullTokenizer(vocab, do_lower_case=lower_case(options.do_lower_case, folder))
+    config = model_config(options.bert_config_file, folder, lambda: len(tokenizer.vocab))
     layer_indexes = parse_layers(options.layers, config.num_hidden_layers)
     if len(tokenizer.vocab) > config.vocab_size:
-        raise FeatureError(f"{options.vocab_file} has {len(tokenizer.vocab)} tokens but {options.bert_config_file} "
-                           f"says vocab_size {config.vocab_size}: give the vocab the model was trained with")
+        raise FeatureError(f"{vocab} has {len(tokenizer.vocab)} tokens but the model's config says vocab_size "
+                           f"{config.vocab_size}: give the vocab the model was trained with")
     model = BertModel(config)
-    load_checkpoint(model, options.init_checkpoint)
+    load_init_checkpoint(model, options.init_checkpoint)
     return extract_features(options.input_file, options.output_file, model, tokenizer, layer_indexes,
                             max_seq_length=options.max_seq_length, batch_size=options.batch_size)

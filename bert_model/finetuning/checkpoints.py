@@ -6,10 +6,12 @@ import dataclasses
 import logging
 import posixpath
 
+import numpy as np
 import tensorflow as tf
 
-from bert_model.checkpoints import CheckpointError, LoadReport, load_checkpoint, resolve_checkpoint, save_checkpoint
+from bert_model.checkpoints import CheckpointError, LoadReport, assign_checkpoint, save_checkpoint
 from bert_model.finetuning.head import HeadModel
+from bert_model.init_checkpoint import open_init_checkpoint
 
 _log = logging.getLogger(__name__)
 
@@ -36,26 +38,26 @@ class InitReport:
 
 
 def initialize_from_checkpoint(model: HeadModel, path: str) -> InitReport:
-    """Loads a reference-layout checkpoint into `model`: the encoder (`checkpoints.load_checkpoint`) and
-    every head weight the checkpoint has.
+    """Loads a checkpoint into `model`: the encoder (`checkpoints.assign_checkpoint`) and every head weight
+    the checkpoint has.
 
-    `path` may be a public BERT checkpoint, a `bertprep pretrain` OUTPUT_DIR, or a fine-tuning OUTPUT_DIR
-    (its latest model.ckpt-N). Raises CheckpointError, before assigning anything, when a head weight's
-    shape differs (e.g. a checkpoint fine-tuned with another number of labels).
+    `path` may be a public BERT checkpoint, a `bertprep pretrain` OUTPUT_DIR, a fine-tuning OUTPUT_DIR
+    (its latest model.ckpt-N) or a transformers BERT folder (`init_checkpoint.open_init_checkpoint`). Raises
+    CheckpointError, before assigning anything, when a head weight's shape differs (e.g. a checkpoint
+    fine-tuned with another number of labels).
     """
-    prefix = resolve_checkpoint(path)
-    reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
+    arrays = open_init_checkpoint(path)
+    shapes = arrays.shapes
     head = model.head_variables()
     for name, variable in head.items():
         if name in shapes and list(shapes[name]) != list(variable.shape):
-            raise CheckpointError(f"{prefix}: {name} has shape {list(shapes[name])} but this task's head expects "
-                                  f"{list(variable.shape)} (fine-tuned with another number of labels?)")
-    encoder = load_checkpoint(model.bert, prefix)
+            raise CheckpointError(f"{arrays.location}: {name} has shape {list(shapes[name])} but this task's head "
+                                  f"expects {list(variable.shape)} (fine-tuned with another number of labels?)")
+    encoder = assign_checkpoint(model.bert, arrays)
     loaded = [name for name in head if name in shapes]
     for name in loaded:
-        head[name].assign(reader.get_tensor(name).astype(head[name].dtype))
-    step = int(reader.get_tensor("global_step")) if "global_step" in shapes else None
+        head[name].assign(np.asarray(arrays.read(name)).astype(head[name].dtype))
+    step = int(arrays.read("global_step")) if "global_step" in shapes else None
     report = InitReport(encoder, tuple(loaded), tuple(name for name in head if name not in shapes), step)
     _log.info("initialized %s", report.summary())
     return report

@@ -7,8 +7,9 @@ import posixpath
 
 import tensorflow as tf
 
-from bert_model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from bert_model.checkpoints import CheckpointError, save_checkpoint
 from bert_model.config import CONFIG_FILE, BertConfig, ConfigError, config_differences
+from bert_model.init_checkpoint import load_init_checkpoint
 from bert_model.training import Training
 
 _log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class TrainingState:
             _log.info("resuming from %s at step %d%s", latest, self.step,
                       " (init_checkpoint not loaded)" if init_checkpoint else "")
         elif init_checkpoint:
-            report = load_checkpoint(self.training.model, init_checkpoint)
+            report = load_init_checkpoint(self.training.model, init_checkpoint)
             _log.info("initialized %d variables from %s", len(report.loaded), report.checkpoint)
 
     def _check_same_model(self, checkpoint: str) -> None:

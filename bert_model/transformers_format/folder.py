@@ -25,6 +25,16 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
 @dataclasses.dataclass(frozen=True)
+class TransformersSettings:
+    """What a transformers BERT folder says besides its weights: the config, the tokenizer's casing (None when the
+    folder does not say) and its vocab.txt (None when it has none)."""
+
+    config: BertConfig
+    do_lower_case: bool | None
+    vocab_file: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class TransformersModel:
     """A transformers BERT folder as this model reads it: the config, the weights under reference names, the
     tokenizer's casing (None when the folder does not say) and its vocab.txt (None when it has none)."""
@@ -77,18 +87,25 @@ def _do_lower_case(path: str) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def read_transformers_folder(path: str) -> TransformersModel:
-    """The model in the transformers folder `path`. ConfigError for a config that is no BERT this model computes,
-    CheckpointError for a weight with no place in it."""
+def read_transformers_settings(path: str) -> TransformersSettings:
+    """The config, casing and vocab of the transformers folder `path`, without its weights. ConfigError for a
+    config that is no BERT this model computes."""
     config_file = posixpath.join(path, CONFIG_FILE)
     try:
         config = bert_config_from_transformers(_read_json(config_file))
     except ConfigError as error:
         raise ConfigError(f"{config_file}: {error}") from None
+    vocab = posixpath.join(path, VOCAB_FILE)
+    return TransformersSettings(config, _do_lower_case(path), vocab if tf.io.gfile.exists(vocab) else None)
+
+
+def read_transformers_folder(path: str) -> TransformersModel:
+    """The model in the transformers folder `path`. ConfigError for a config that is no BERT this model computes,
+    CheckpointError for a weight with no place in it."""
+    settings = read_transformers_settings(path)
     try:
         arrays = reference_arrays(_read_tensors(path))
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
-    vocab = posixpath.join(path, VOCAB_FILE)
-    return TransformersModel(config=config, arrays=arrays, do_lower_case=_do_lower_case(path),
-                             vocab_file=vocab if tf.io.gfile.exists(vocab) else None)
+    return TransformersModel(config=settings.config, arrays=arrays, do_lower_case=settings.do_lower_case,
+                             vocab_file=settings.vocab_file)

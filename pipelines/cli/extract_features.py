@@ -13,7 +13,7 @@ _log = logging.getLogger(__name__)
 
 HELP = "write per-token activations of chosen BERT layers as JSONL (the reference extract_features.py)"
 DESCRIPTION = (
-    "Runs a reference-layout BERT checkpoint over --input_file (one `text` or `text_a ||| text_b` per line) "
+    "Runs a reference-layout BERT checkpoint (or a transformers BERT folder) over --input_file (one `text` or `text_a ||| text_b` per line) "
     "and writes, per line, {\"linex_index\", \"features\": [{\"token\", \"layers\": [{\"index\", \"values\"}]}]} "
     "to --output_file, as google-research/bert's extract_features.py does. Paths may be local or gs://."
 )
@@ -22,20 +22,22 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input_file", required=True, help="text file: one `text` or `text_a ||| text_b` per line")
     parser.add_argument("--output_file", required=True, help="JSONL file to write")
-    add_vocab_file_flag(parser, required=True, help="vocab.txt the model was trained with")
-    parser.add_argument("--bert_config_file", required=True, metavar="FILE|NAME",
+    add_vocab_file_flag(parser, help="vocab.txt the model was trained with (default: a transformers folder's)")
+    parser.add_argument("--bert_config_file", metavar="FILE|NAME",
                         help="bert_config.json of the model, or a released model's shape by name (bert-tiny, "
                         "bert-mini, bert-small, bert-medium, bert-base, bert-large, L-<layers>_H-<hidden>) with the "
-                        "vocab file's size as vocab_size")
+                        "vocab file's size as vocab_size (default: a transformers folder's config.json)")
     parser.add_argument("--init_checkpoint", required=True,
-                        help="reference-layout checkpoint: a prefix (…/bert_model.ckpt) or a folder holding one")
+                        help="reference-layout checkpoint: a prefix (…/bert_model.ckpt) or a folder holding one; or "
+                        "a transformers BERT folder (config.json, model.safetensors, vocab.txt)")
     parser.add_argument("--layers", default="-1,-2,-3,-4",
                         help="comma-separated encoder layers to output; -1 is the last")
     parser.add_argument("--max_seq_length", type=int, default=128,
                         help="tokens per example after WordPiece, [CLS] and [SEP] included; longer ones are truncated")
     parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
-    add_lower_case_flag(parser, help="lowercase and strip accents (uncased models); --do_lower_case=false for "
-                        "cased models")
+    add_lower_case_flag(parser, default=None, help="lowercase and strip accents (uncased models); "
+                        "--do_lower_case=false for cased models; without it a transformers folder's "
+                        "tokenizer_config.json decides, else true")
     tpu = parser.add_argument_group("the reference's TPU flags (accepted; this command runs on the CPU or a GPU)")
     add_bool_flag(tpu, "--use_tpu", help="refused when true: extract-features runs on this machine's CPU or GPU")
     tpu.add_argument("--master", help="ignored without a TPU")

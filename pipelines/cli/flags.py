@@ -54,9 +54,10 @@ def add_bool_flag(parser: argparse._ActionsContainer, name: str, *, default: boo
                                help=shown)
 
 
-def add_lower_case_flag(parser: argparse._ActionsContainer, help: str) -> BoolFlag:
-    """--do_lower_case (the reference's name) with the spellings earlier versions took."""
-    return add_bool_flag(parser, "--do_lower_case", default=True, help=help, true_aliases=("--uncased",),
+def add_lower_case_flag(parser: argparse._ActionsContainer, help: str, default: bool | None = True) -> BoolFlag:
+    """--do_lower_case (the reference's name) with the spellings earlier versions took; `default` None leaves
+    the choice to the model's files when the flag is not given."""
+    return add_bool_flag(parser, "--do_lower_case", default=default, help=help, true_aliases=("--uncased",),
                          false_aliases=("--no-do_lower_case", "--cased"))
 
 

@@ -140,7 +140,7 @@ def test_a_config_smaller_than_the_vocab_is_refused(case, tmp_path):
 
 
 @pytest.mark.parametrize("flags, lower", [
-    ([], True), (["--do_lower_case"], True), (["--do_lower_case=false"], False), (["--nodo_lower_case"], False),
+    ([], None), (["--do_lower_case"], True), (["--do_lower_case=false"], False), (["--nodo_lower_case"], False),
 ])
 def test_do_lower_case_accepts_the_reference_spellings(flags, lower):
     required = ["--input_file=i", "--output_file=o", "--vocab_file=v", "--bert_config_file=c", "--init_checkpoint=k"]
