@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_model.config import BertConfig, config_differences
 from bert_model.modeling import BertModel, BertPretrainer
 
 _log = logging.getLogger(__name__)
@@ -37,15 +38,18 @@ class CheckpointError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointArrays:
-    """Weights under reference names to load from: where they are, each one's shape, and a reader of one."""
+    """Weights under reference names to load from: where they are, each one's shape, a reader of one, and the
+    config they were saved with where the checkpoint carries one (a transformers folder's config.json)."""
 
     location: str
     shapes: Mapping[str, list[int]]
     read: Callable[[str], np.ndarray]
+    config: BertConfig | None = None
 
     @classmethod
-    def from_arrays(cls, location: str, arrays: Mapping[str, np.ndarray]) -> CheckpointArrays:
-        return cls(location, {name: list(array.shape) for name, array in arrays.items()}, arrays.__getitem__)
+    def from_arrays(cls, location: str, arrays: Mapping[str, np.ndarray],
+                    config: BertConfig | None = None) -> CheckpointArrays:
+        return cls(location, {name: list(array.shape) for name, array in arrays.items()}, arrays.__getitem__, config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +148,13 @@ def load_checkpoint(model: BertModel | BertPretrainer, path: str) -> LoadReport:
     return assign_checkpoint(model, reference_checkpoint(path))
 
 
-def _check_encoder(arrays: CheckpointArrays, variables: Mapping[str, keras.Variable]) -> None:
-    """CheckpointError unless `arrays` has every encoder weight (the pooler aside) in the model's shape."""
+def _check_encoder(arrays: CheckpointArrays, variables: Mapping[str, keras.Variable], model_config: BertConfig) -> None:
+    """CheckpointError unless `arrays` has every encoder weight (the pooler aside) in the model's shape, and
+    was saved with the model's config where it carries one (the activation is in no shape)."""
+    differences = config_differences(model_config, arrays.config) if arrays.config else []
+    if differences:
+        raise CheckpointError(f"{arrays.location} holds a model with another config ({', '.join(differences)}; "
+                              "this model's first): give its config, or none to take the folder's")
     shapes = arrays.shapes
     missing_encoder = [name for name in variables if name not in shapes and name.startswith(ENCODER_SCOPE)
                        and not name.startswith(POOLER_SCOPE)]
@@ -171,7 +180,7 @@ def assign_checkpoint(model: BertModel | BertPretrainer, arrays: CheckpointArray
     is missing or any shape differs. Missing `cls/` heads and pooler are reported, not fatal.
     """
     variables = reference_variables(model)
-    _check_encoder(arrays, variables)
+    _check_encoder(arrays, variables, model.config)
     shapes = arrays.shapes
     loaded = [name for name in variables if name in shapes]
     for name in loaded:

@@ -30,7 +30,8 @@ from bert_model.transformers_format.folder import (
 def open_init_checkpoint(path: str) -> CheckpointArrays:
     """The weights `path` names: a transformers folder's, else a reference checkpoint's (`reference_checkpoint`)."""
     if is_transformers_folder(path):
-        return CheckpointArrays.from_arrays(path, read_transformers_folder(path).arrays)
+        model = read_transformers_folder(path)
+        return CheckpointArrays.from_arrays(path, model.arrays, model.config)
     if tf.io.gfile.exists(posixpath.join(path, CONFIG_FILE)) and not tf.io.gfile.glob(posixpath.join(path, "*.index")):
         raise CheckpointError(f"{path} has a {CONFIG_FILE} but no model.safetensors: transformers weights are read "
                               "from safetensors only (save_pretrained writes them by default)")

@@ -193,3 +193,9 @@ def test_a_bert_config_that_differs_from_the_folder_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="differs from the --init_checkpoint folder's config.json "
                        r"\(hidden_act gelu vs gelu_exact\)"):
         extract_from_checkpoint(options)
+
+
+def test_a_model_built_with_another_activation_is_refused(tmp_path):
+    save_transformers(tmp_path, "BertModel", "gelu")
+    with pytest.raises(CheckpointError, match=r"another config \(hidden_act gelu vs gelu_exact"):
+        load_init_checkpoint(BertModel(BertConfig(**{**SHAPE, "hidden_act": "gelu"})), str(tmp_path))
