@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_model.classification.data import InputExample, Task, convert_examples
+from bert_model.classification.labels import TaskLabels, write_labels
 from bert_model.classification.metrics import task_metrics
 from bert_model.classification.model import BertClassifier, per_example_loss
 from bert_model.config import BertConfig, write_config_file
@@ -44,8 +45,9 @@ class ClassifierRun:
         return self.tuner.options.output_dir
 
     def train(self, examples: list[InputExample]) -> dict[str, float]:
-        """Writes OUTPUT_DIR/bert_config.json and train.tf_record, then trains (`Finetuner.train`)."""
+        """Writes OUTPUT_DIR/bert_config.json, labels.json and train.tf_record, then trains (`Finetuner.train`)."""
         write_config_file(self.config, self.output_dir)
+        write_labels(TaskLabels(self.task.name, self.task.labels, self.tokenizer.do_lower_case), self.output_dir)
         features = convert_examples(examples, self.task, self.max_seq_length, self.tokenizer)
         path = posixpath.join(self.output_dir, "train.tf_record")
         write_records(path, features)

@@ -7,7 +7,13 @@ import time
 from typing import TYPE_CHECKING
 
 from pipelines.cli.flags import add_bool_flag
-from pipelines.cli.training_flags import add_finetuning_arguments, finetuning_options, make_strategy
+from pipelines.cli.training_flags import (
+    add_finetuning_arguments,
+    export_to_transformers,
+    finetuned_checkpoint,
+    finetuning_options,
+    make_strategy,
+)
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,7 +22,8 @@ if TYPE_CHECKING:
 HELP = "sentence (pair) classification and regression: GLUE tasks, XNLI, or your own TSV/CSV/JSONL"
 DESCRIPTION = (
     "Fine-tunes BERT as run_classifier.py does (same flags, file formats, features and head). --do_train trains "
-    "on DATA_DIR's train file and saves OUTPUT_DIR/model.ckpt-N; --do_eval writes OUTPUT_DIR/eval_results.json "
+    "on DATA_DIR's train file and saves OUTPUT_DIR/model.ckpt-N, with labels.json (the task's labels in output "
+    "order, which `bertprep export` takes); --do_eval writes OUTPUT_DIR/eval_results.json "
     "(accuracy; F1 for MRPC/QQP; Matthews correlation for CoLA; Pearson/Spearman for STS-B); --do_predict writes "
     "OUTPUT_DIR/test_results.tsv (one line of class probabilities per test example). --export_dir writes a "
     "SavedModel that takes raw text. Tasks: cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst-2, sts-b, wnli, "
@@ -112,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
         export_classifier(tuner.model, args.export_dir, args.vocab_file, args.do_lower_case, args.max_seq_length,
                           task.labels)
         summary.append(f"exported {args.export_dir}")
+    if args.export_transformers:
+        from bert_model.classification.labels import TaskLabels
+
+        labels = TaskLabels(task.name, task.labels, tokenizer.do_lower_case)
+        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, args.vocab_file,
+                                              tokenizer.do_lower_case, labels))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

@@ -6,7 +6,13 @@ import logging
 import time
 
 from pipelines.cli.flags import add_bool_flag
-from pipelines.cli.training_flags import add_finetuning_arguments, finetuning_options, make_strategy
+from pipelines.cli.training_flags import (
+    add_finetuning_arguments,
+    export_to_transformers,
+    finetuned_checkpoint,
+    finetuning_options,
+    make_strategy,
+)
 from pipelines.errors import UsageError
 
 HELP = "extractive question answering: SQuAD 1.1 and 2.0 JSON"
@@ -104,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
                      args.max_query_length, args.max_answer_length, args.version_2_with_negative,
                      args.null_score_diff_threshold)
         summary.append(f"exported {args.export_dir}")
+    if args.export_transformers:
+        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, args.vocab_file,
+                                              tokenizer.do_lower_case))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

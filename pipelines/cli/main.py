@@ -30,6 +30,7 @@ COMMANDS = {
     "extract-features": "pipelines.cli.extract_features",
     "pretrain": "pipelines.cli.pretrain",
     "finetune": "pipelines.cli.finetune",
+    "export": "pipelines.cli.export",
 }
 # The commands whose unclaimed flags are Beam's.
 BEAM_COMMANDS = frozenset({"run", "corpus", "vocab", "pretraining-data"})

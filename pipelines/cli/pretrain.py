@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from bert_model.reference_defaults import REFERENCE_MAX_PREDICTIONS_PER_SEQ, REFERENCE_MAX_SEQ_LENGTH
 from pipelines.cli.flags import add_bool_flag, add_vocab_file_flag
-from pipelines.cli.training_flags import add_device_arguments, add_loop_arguments, make_strategy, precision
+from pipelines.cli.training_flags import (
+    add_device_arguments,
+    add_export_transformers_flag,
+    add_loop_arguments,
+    export_to_transformers,
+    make_strategy,
+    precision,
+)
 from pipelines.errors import UsageError
+
+if TYPE_CHECKING:
+    from bert_model.pretraining.files import PretrainingFiles
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "metadata.json (or --vocab_file), and the resolved config is written to "
                     "OUTPUT_DIR/bert_config.json")
     io.add_argument("--output_dir", required=True, help="checkpoints, TensorBoard logs and eval results (or gs://)")
+    add_export_transformers_flag(io)
     io.add_argument("--init_checkpoint",
                     help="start from these weights (reference layout: a prefix, or a folder such as a previous "
                     "phase's --output_dir); ignored when --output_dir already holds a checkpoint to resume")
@@ -54,9 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     f"the reference's {REFERENCE_MAX_PREDICTIONS_PER_SEQ}")
     add_bool_flag(io, "--no_nsp", help="train the masked LM only (needed for data made with --no_nsp)")
     add_bool_flag(io, "--dynamic_masking", help="draw fresh masks for every batch")
-    add_vocab_file_flag(io, help="the data's vocab.txt: for --dynamic_masking (default: metadata's vocab_file), "
-                        "and for a --bert_config_file name on files without metadata.json (its size is the "
-                        "vocab_size)")
+    add_vocab_file_flag(io, help="the data's vocab.txt: for --dynamic_masking and --export_transformers (default: "
+                        "metadata's vocab_file), and for a --bert_config_file name on files without metadata.json "
+                        "(its size is the vocab_size)")
 
     train = parser.add_argument_group("training (run_pretraining.py's names and defaults, except where said)")
     add_bool_flag(train, "--do_train", default=True,
@@ -90,6 +102,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--max_eval_steps", type=int, default=100, help="eval batches at most")
 
 
+def _exported_tokenizer(args: argparse.Namespace, files: PretrainingFiles) -> tuple[str, bool]:
+    """The vocab and casing --export_transformers writes: --vocab_file, else the data's metadata.json's vocab and
+    casing (without metadata.json, lower-cased as the reference's default); UsageError for a vocab not found."""
+    import tensorflow as tf
+
+    metadata = files.metadata
+    path = args.vocab_file or (metadata.vocab_file if metadata else None)
+    if not path:
+        raise UsageError(f"--export_transformers writes the model's vocab, and {files.location} has no "
+                         "metadata.json naming it: give --vocab_file")
+    if not tf.io.gfile.exists(path):
+        raise UsageError(f"--export_transformers writes the model's vocab; {path} does not exist: give --vocab_file")
+    return path, metadata.do_lower_case if metadata else True
+
+
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     begin = time.perf_counter()  # wall time includes importing TensorFlow
     from bert_model.tf_env import import_tensorflow
@@ -121,6 +148,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                       *files.lengths(args.max_seq_length, args.max_predictions_per_seq))
         config = load_config(args.bert_config_file,
                              lambda: data_vocab_size(files, args.vocab_file, args.bert_config_file))
+        exported_tokenizer = _exported_tokenizer(args, files) if args.export_transformers else None
         strategy = make_strategy(args)
         options = PretrainingOptions(
             data_dir=data, output_dir=args.output_dir, train_steps=args.num_train_steps,
@@ -154,5 +182,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if results:
         summary += "; eval " + ", ".join(f"{name} {value:.4f}" for name, value in results.items()
                                          if name != "global_step")
+    if exported_tokenizer:
+        summary += "; " + export_to_transformers(args, args.output_dir, config, *exported_tokenizer)
     print(f"{summary}; wall time {format_duration(time.perf_counter() - begin)}")
     return 0

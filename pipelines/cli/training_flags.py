@@ -12,6 +12,8 @@ from pipelines.errors import UsageError
 if TYPE_CHECKING:
     import tensorflow as tf
 
+    from bert_model.classification.labels import TaskLabels
+    from bert_model.config import BertConfig
     from bert_model.finetuning import FinetuningOptions
 
 # run_pretraining.py's --iterations_per_loop default.
@@ -69,6 +71,34 @@ def precision(args: argparse.Namespace, strategy: tf.distribute.Strategy) -> str
     return mixed_precision_policy(strategy) if args.mixed_precision else "float32"
 
 
+def add_export_transformers_flag(group: argparse._ActionsContainer) -> None:
+    """--export_transformers HF_DIR: the trained model as a transformers folder, as `bertprep export` writes it."""
+    group.add_argument("--export_transformers", metavar="HF_DIR",
+                       help="at the end of a successful run, also write the model as a Hugging Face transformers "
+                       "folder here (as `bertprep export` does); OUTPUT_DIR keeps the reference layout")
+
+
+def export_to_transformers(args: argparse.Namespace, checkpoint: str, config: BertConfig, vocab_file: str,
+                           do_lower_case: bool, labels: TaskLabels | None = None) -> str:
+    """Writes `checkpoint` to --export_transformers; the summary's words for it."""
+    import tensorflow as tf
+
+    from bert_model.transformers_format.export import export_transformers
+
+    try:
+        report = export_transformers(checkpoint, args.export_transformers, vocab_file=vocab_file,
+                                     do_lower_case=do_lower_case, config=config, labels=labels)
+    except (ValueError, tf.errors.NotFoundError) as error:
+        raise UsageError(f"--export_transformers: {error}") from None
+    return f"exported {report.architecture} to {report.output_dir}"
+
+
+def finetuned_checkpoint(args: argparse.Namespace) -> str:
+    """The checkpoint a fine-tuning run ended with: the latest in OUTPUT_DIR after training, else the one it
+    evaluated or predicted with."""
+    return args.output_dir if args.do_train else args.init_checkpoint or args.output_dir
+
+
 def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     """The reference's model and training flags (defaults as run_classifier.py) plus devices and optimizer."""
     model = parser.add_argument_group("model")
@@ -84,6 +114,7 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
                        "pretrain` or fine-tuning --output_dir); without --do_train the default is --output_dir")
     model.add_argument("--max_seq_length", type=int, default=128, help="tokens per sequence, [CLS] and [SEP] included")
     model.add_argument("--output_dir", required=True, help="checkpoints, records, results (or gs://)")
+    add_export_transformers_flag(model)
 
     train = parser.add_argument_group("training")
     train.add_argument("--train_batch_size", type=int, default=32, help="examples per micro-batch, all replicas")

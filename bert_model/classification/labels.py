@@ -1,0 +1,44 @@
+"""OUTPUT_DIR/labels.json beside a fine-tuned classifier's checkpoints: the task, its labels in output order
+(empty for regression) and the tokenizer's case, so that the folder says what its outputs mean (an export to
+transformers takes its id2label and problem type from it)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+
+import tensorflow as tf
+
+LABELS_FILE = "labels.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskLabels:
+    task: str
+    labels: tuple[str, ...]  # output index i is labels[i]; empty for regression
+    do_lower_case: bool
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.labels
+
+
+def write_labels(labels: TaskLabels, folder: str) -> str:
+    """Writes FOLDER/labels.json; its path."""
+    tf.io.gfile.makedirs(folder)
+    path = posixpath.join(folder, LABELS_FILE)
+    record = {"task": labels.task, "labels": list(labels.labels), "regression": labels.is_regression,
+              "do_lower_case": labels.do_lower_case}
+    with tf.io.gfile.GFile(path, "w") as handle:
+        handle.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_labels(folder: str) -> TaskLabels | None:
+    """FOLDER/labels.json, or None where the folder has none."""
+    path = posixpath.join(folder, LABELS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "r") as handle:
+        record = json.loads(handle.read())
+    return TaskLabels(record["task"], tuple(record["labels"]), record["do_lower_case"])
