@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from safetensors.numpy import save as safetensors_bytes
 
-from bert_model.checkpoints import resolve_checkpoint
+from bert_model.checkpoints import CheckpointArrays, reference_checkpoint
 from bert_model.classification.labels import TaskLabels, read_labels
 from bert_model.config import CONFIG_FILE as BERT_CONFIG_FILE
 from bert_model.config import BertConfig
@@ -60,24 +60,22 @@ class ExportReport:
     problem_type: str | None = None
 
 
-class _CheckpointArrays(Mapping[str, np.ndarray]):
-    """A checkpoint's variables read on use, so that optimizer slots are never read."""
+class _ReadOnUse(Mapping[str, np.ndarray]):
+    """A checkpoint's arrays as a mapping that reads each one when asked, so that optimizer slots are never read."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self._reader = tf.train.load_checkpoint(prefix)
-        self.shapes = {name: list(shape) for name, shape in self._reader.get_variable_to_shape_map().items()}
+    def __init__(self, arrays: CheckpointArrays) -> None:
+        self.arrays = arrays
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.shapes:
+        if name not in self.arrays.shapes:
             raise KeyError(name)
-        return self._reader.get_tensor(name)
+        return self.arrays.read(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self.shapes))
+        return iter(self.arrays.shapes)
 
     def __len__(self) -> int:
-        return len(self.shapes)
+        return len(self.arrays.shapes)
 
 
 def checkpoint_architecture(names: Iterable[str]) -> str:
@@ -124,10 +122,10 @@ def _vocab(folder: str, vocab_file: str | None, config: BertConfig) -> dict[str,
     return vocab
 
 
-def _check_shapes(arrays: _CheckpointArrays, config: BertConfig) -> None:
+def _check_shapes(arrays: CheckpointArrays, config: BertConfig) -> None:
     """ExportError unless the checkpoint's embeddings, layers and feed-forward fit `config` (transformers would
     refuse the folder otherwise)."""
-    shape, prefix, hidden = arrays.shapes, arrays.prefix, config.hidden_size
+    shape, prefix, hidden = arrays.shapes, arrays.location, config.hidden_size
     expected = {"bert/embeddings/word_embeddings": [config.vocab_size, hidden],
                 "bert/embeddings/position_embeddings": [config.max_position_embeddings, hidden],
                 "bert/embeddings/token_type_embeddings": [config.type_vocab_size, hidden],
@@ -135,8 +133,8 @@ def _check_shapes(arrays: _CheckpointArrays, config: BertConfig) -> None:
                 f"bert/encoder/layer_{config.num_hidden_layers - 1}/output/dense/kernel": [config.intermediate_size,
                                                                                            hidden]}
     for name, dims in expected.items():
-        if shape.get(name) != dims:
-            raise ExportError(f"{prefix}: {name} has shape {shape.get(name)} where the config gives "
+        if list(shape.get(name, [])) != dims:
+            raise ExportError(f"{prefix}: {name} has shape {list(shape.get(name, []))} where the config gives "
                               f"{dims}: give the bert_config.json the checkpoint was trained with")
     if f"bert/encoder/layer_{config.num_hidden_layers}/output/dense/kernel" in shape:
         raise ExportError(f"{prefix} has more than the config's {config.num_hidden_layers} layers: give the "
@@ -199,12 +197,11 @@ def export_transformers(checkpoint: str, output_dir: str, *, vocab_file: str | N
     Raises ExportError (or the CheckpointError, ConfigError, VocabError of what it reads) before writing
     anything when a part is missing or does not fit.
     """
-    prefix = resolve_checkpoint(checkpoint)
-    folder = _folder_of(checkpoint, prefix)
+    arrays = reference_checkpoint(checkpoint)
+    prefix, folder = arrays.location, _folder_of(checkpoint, arrays.location)
     config = config or _bert_config(folder)
-    arrays = _CheckpointArrays(prefix)
     _check_shapes(arrays, config)
-    architecture = checkpoint_architecture(arrays)
+    architecture = checkpoint_architecture(arrays.shapes)
     id2label, problem_type = (), None
     if architecture == "BertForSequenceClassification":
         labels = labels or read_labels(folder)
@@ -212,7 +209,7 @@ def export_transformers(checkpoint: str, output_dir: str, *, vocab_file: str | N
     if do_lower_case is None:
         do_lower_case = labels.do_lower_case if labels else True
     vocab = _vocab(folder, vocab_file, config)
-    tensors = transformers_tensors(arrays, architecture)
+    tensors = transformers_tensors(_ReadOnUse(arrays), architecture)
     hf_config = transformers_config(config, architecture, dict(enumerate(id2label)) if id2label else None,
                                     problem_type)
     _write_folder(output_dir, hf_config, tensors, vocab, do_lower_case, config.max_position_embeddings)

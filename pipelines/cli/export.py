@@ -25,9 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bert_config_file", metavar="FILE",
                         help="the model's bert_config.json (default: the one beside the checkpoint)")
     add_vocab_file_flag(parser, help="the model's vocab.txt (default: the one beside the checkpoint)")
-    add_lower_case_flag(parser, help="lower-case and strip accents in the exported tokenizer; not given: as the "
-                        "fine-tuned folder's labels.json records, else true")
-    parser.set_defaults(do_lower_case=None)
+    add_lower_case_flag(parser, default=None, help="lower-case and strip accents in the exported tokenizer; none: "
+                        "as the fine-tuned folder's labels.json records, else true")
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -207,7 +207,7 @@ def test_labels_that_do_not_fit_the_head_are_refused(tiny_bert, tmp_path: Path) 
 def test_a_config_that_does_not_fit_the_checkpoint_is_refused(tiny_bert, tmp_path: Path) -> None:
     tiny = tiny_bert(64)
     longer = BertConfig.from_dict({**tiny.config.to_dict(), "max_position_embeddings": 128})
-    with pytest.raises(ExportError, match=r"position_embeddings has shape \[64, 32\] where the config gives \[128, 32\]"):
+    with pytest.raises(ExportError, match=r"position_embeddings has shape \[64, 32\] where the config gives \[128"):
         export_transformers(tiny.checkpoint, str(tmp_path / "hf"), config=longer)
     fewer = BertConfig.from_dict({**tiny.config.to_dict(), "num_hidden_layers": 1})
     with pytest.raises(ExportError, match="more than the config's 1 layers"):
