@@ -31,14 +31,15 @@ setuptools.setup(
         "google-crc32c>=1.5",
         # Hugging Face model folders (model.safetensors) are read and written with numpy, without torch.
         "safetensors>=0.4",
+        # tokenizer.json of exported transformers folders.
+        "tokenizers>=0.15",
         "jieba>=0.42",
         "matplotlib>=3.5",
     ],
     extras_require={
         # AGPL-3.0: kept optional so the default install stays under permissive licenses.
         "wikiextractor": ["wikiextractor>=3.1,<4"],
-        # bert-tensorflow is the reference BERT code, used only as a test oracle;
-        # tokenizers (HF) only for side-by-side quality and speed comparisons.
+        # bert-tensorflow is the reference BERT code, used only as a test oracle.
         "test": [
             "pytest>=8",
             # Beam's stager runs `python -m build --sdist` for --setup_file (the Dataflow template tests), and
@@ -47,7 +48,6 @@ setuptools.setup(
             "gcp-storage-emulator>=2024.8",
             "wikiextractor>=3.1,<4",
             "bert-tensorflow==1.0.4",
-            "tokenizers>=0.15",
             # The real transformers as the oracle of import and export. 2.13.0 is the CPU build; an unpinned
             # torch resolves to a CUDA build of several GB.
             "torch==2.13.0",
