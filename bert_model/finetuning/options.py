@@ -3,9 +3,14 @@ the model config a task takes."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from bert_model.config import BertConfig, ConfigError, load_config
+from bert_model.config import BertConfig, ConfigError
+from bert_model.init_checkpoint import model_config
 from bert_model.training import check_training_options
+
+if TYPE_CHECKING:
+    from bert_model.transformers_format.folder import TransformersSettings
 
 
 def steps_for_epochs(num_examples: int, batch_size: int, num_epochs: float, accumulation_steps: int = 1) -> int:
@@ -21,10 +26,13 @@ def warmup_for(train_steps: int, warmup_proportion: float) -> int:
     return int(train_steps * warmup_proportion)
 
 
-def load_task_config(config_file: str, vocab_size: int, vocab_file: str, max_seq_length: int) -> BertConfig:
+def load_task_config(config_file: str | None, folder: TransformersSettings | None, vocab_size: int, vocab_file: str,
+                     max_seq_length: int) -> BertConfig:
     """The model of `config_file` (a bert_config.json, or a released model's name sized by the vocab's
-    `vocab_size` tokens); ConfigError unless it takes `max_seq_length` tokens and every id of `vocab_file`."""
-    config = load_config(config_file, lambda: vocab_size)
+    `vocab_size` tokens), or without one the transformers `folder`'s (`init_checkpoint.model_config`, which refuses
+    a config file that differs from the folder's); ConfigError unless it takes `max_seq_length` tokens and every id
+    of `vocab_file`."""
+    config = model_config(config_file, folder, lambda: vocab_size)
     if max_seq_length > config.max_position_embeddings:
         raise ConfigError(f"--max_seq_length {max_seq_length} exceeds the model's max_position_embeddings "
                           f"{config.max_position_embeddings}")

@@ -13,6 +13,7 @@ from pipelines.cli.training_flags import (
     finetuned_checkpoint,
     finetuning_options,
     make_strategy,
+    model_files,
 )
 from pipelines.errors import UsageError
 
@@ -87,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give at least one of --do_train, --do_eval, --do_predict")
     try:
         task = _task(args)
-        tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
-        config = load_task_config(args.bert_config_file, len(tokenizer.vocab), args.vocab_file, args.max_seq_length)
+        files = model_files(args)
+        tokenizer = FullTokenizer(files.vocab_file, do_lower_case=files.do_lower_case)
+        config = load_task_config(args.bert_config_file, files.folder, len(tokenizer.vocab), files.vocab_file,
+                                  args.max_seq_length)
         # All input is read and checked before any training starts.
         splits = [split for split, wanted in (("train", args.do_train), ("dev", args.do_eval),
                                                ("test", args.do_predict)) if wanted]
@@ -116,15 +119,15 @@ def run(args: argparse.Namespace) -> int:
     if args.export_dir:
         from bert_model.classification.export import export_classifier
 
-        export_classifier(tuner.model, args.export_dir, args.vocab_file, args.do_lower_case, args.max_seq_length,
+        export_classifier(tuner.model, args.export_dir, files.vocab_file, files.do_lower_case, args.max_seq_length,
                           task.labels)
         summary.append(f"exported {args.export_dir}")
     if args.export_transformers:
         from bert_model.classification.labels import TaskLabels
 
-        labels = TaskLabels(task.name, task.labels, tokenizer.do_lower_case)
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, args.vocab_file,
-                                              tokenizer.do_lower_case, labels))
+        labels = TaskLabels(task.name, task.labels, files.do_lower_case)
+        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, files.vocab_file,
+                                              files.do_lower_case, labels))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

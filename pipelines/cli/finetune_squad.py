@@ -12,6 +12,7 @@ from pipelines.cli.training_flags import (
     finetuned_checkpoint,
     finetuning_options,
     make_strategy,
+    model_files,
 )
 from pipelines.errors import UsageError
 
@@ -71,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} needs --{flag[5:]}_file")
     try:
         windows = WindowOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
-        decoding = DecodingOptions(args.n_best_size, args.max_answer_length, args.do_lower_case,
+        files = model_files(args)
+        decoding = DecodingOptions(args.n_best_size, args.max_answer_length, files.do_lower_case,
                                    args.version_2_with_negative, args.null_score_diff_threshold)
-        tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
-        config = load_task_config(args.bert_config_file, len(tokenizer.vocab), args.vocab_file, args.max_seq_length)
+        tokenizer = FullTokenizer(files.vocab_file, do_lower_case=files.do_lower_case)
+        config = load_task_config(args.bert_config_file, files.folder, len(tokenizer.vocab), files.vocab_file,
+                                  args.max_seq_length)
         # Both files are read and checked before any training starts.
         train_examples, read_stats = (read_squad_examples(args.train_file, True, args.version_2_with_negative)
                                       if args.do_train else ([], None))
@@ -106,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
     if args.export_dir:
         from bert_model.squad.export import export_squad
 
-        export_squad(squad.tuner.model, args.export_dir, args.vocab_file, args.do_lower_case, args.max_seq_length,
+        export_squad(squad.tuner.model, args.export_dir, files.vocab_file, files.do_lower_case, args.max_seq_length,
                      args.max_query_length, args.max_answer_length, args.version_2_with_negative,
                      args.null_score_diff_threshold)
         summary.append(f"exported {args.export_dir}")
     if args.export_transformers:
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, args.vocab_file,
-                                              tokenizer.do_lower_case))
+        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, files.vocab_file,
+                                              files.do_lower_case))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

@@ -21,6 +21,7 @@ from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
     from bert_model.pretraining.files import PretrainingFiles
+    from bert_model.transformers_format.folder import TransformersSettings
 
 _log = logging.getLogger(__name__)
 
@@ -47,17 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "metadata.json (then --max_seq_length and --max_predictions_per_seq say its lengths)")
     data.add_argument("--data", metavar="OUT/seqL", help="a `bertprep pretraining-data` folder (metadata.json and "
                       "the shards it lists)")
-    io.add_argument("--bert_config_file", required=True, metavar="FILE|NAME",
+    io.add_argument("--bert_config_file", metavar="FILE|NAME",
                     help="bert_config.json of the model to train, or a released model's shape by name: "
                     "bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large, or L-<layers>_H-<hidden> "
                     "(layers 2,4,...,12; hidden 128, 256, 512, 768); a name takes its vocab_size from the data's "
                     "metadata.json (or --vocab_file), and the resolved config is written to "
-                    "OUTPUT_DIR/bert_config.json")
+                    "OUTPUT_DIR/bert_config.json (default: the config.json of a transformers folder given as "
+                    "--init_checkpoint; required otherwise)")
     io.add_argument("--output_dir", required=True, help="checkpoints, TensorBoard logs and eval results (or gs://)")
     add_export_transformers_flag(io)
     io.add_argument("--init_checkpoint",
                     help="start from these weights (reference layout: a prefix, or a folder such as a previous "
-                    "phase's --output_dir); ignored when --output_dir already holds a checkpoint to resume")
+                    "phase's --output_dir; or a transformers BERT folder: config.json, model.safetensors); ignored "
+                    "when --output_dir already holds a checkpoint to resume")
     io.add_argument("--max_seq_length", type=int,
                     help="checked against the data; default the data's metadata.json, or for files without one "
                     f"the reference's {REFERENCE_MAX_SEQ_LENGTH}")
@@ -102,19 +105,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--max_eval_steps", type=int, default=100, help="eval batches at most")
 
 
-def _exported_tokenizer(args: argparse.Namespace, files: PretrainingFiles) -> tuple[str, bool]:
+def _exported_tokenizer(args: argparse.Namespace, files: PretrainingFiles,
+                        folder: TransformersSettings | None) -> tuple[str, bool]:
     """The vocab and casing --export_transformers writes: --vocab_file, else the data's metadata.json's vocab and
-    casing (without metadata.json, lower-cased as the reference's default); UsageError for a vocab not found."""
+    casing; without metadata.json, the --init_checkpoint transformers `folder`'s, else lower-cased as the
+    reference's default (`init_checkpoint.lower_case`); UsageError for a vocab not found."""
     import tensorflow as tf
 
+    from bert_model.init_checkpoint import lower_case
+
     metadata = files.metadata
-    path = args.vocab_file or (metadata.vocab_file if metadata else None)
+    path = args.vocab_file or (metadata.vocab_file if metadata else folder and folder.vocab_file)
     if not path:
         raise UsageError(f"--export_transformers writes the model's vocab, and {files.location} has no "
                          "metadata.json naming it: give --vocab_file")
     if not tf.io.gfile.exists(path):
         raise UsageError(f"--export_transformers writes the model's vocab; {path} does not exist: give --vocab_file")
-    return path, metadata.do_lower_case if metadata else True
+    return path, metadata.do_lower_case if metadata else lower_case(None, folder)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -124,7 +131,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     # Imported here so that the other subcommands start without TensorFlow.
     tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
-    from bert_model.config import ConfigError, load_config
+    from bert_model.config import ConfigError
+    from bert_model.init_checkpoint import init_folder, model_config
     from bert_model.input_pipeline import PretrainingDataError
     from bert_model.pretraining import PretrainingOptions, PretrainingRun
     from bert_model.pretraining.data import data_vocab_size, dynamic_masking_for
@@ -146,9 +154,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             _log.info("%s: %d TFRecord files without a metadata.json, read as the reference's with "
                       "max_seq_length %d and max_predictions_per_seq %d", files.location, len(files.paths),
                       *files.lengths(args.max_seq_length, args.max_predictions_per_seq))
-        config = load_config(args.bert_config_file,
-                             lambda: data_vocab_size(files, args.vocab_file, args.bert_config_file))
-        exported_tokenizer = _exported_tokenizer(args, files) if args.export_transformers else None
+        folder = init_folder(args.init_checkpoint)
+        config = model_config(args.bert_config_file, folder,
+                              lambda: data_vocab_size(files, args.vocab_file, args.bert_config_file))
+        exported_tokenizer = _exported_tokenizer(args, files, folder) if args.export_transformers else None
         strategy = make_strategy(args)
         options = PretrainingOptions(
             data_dir=data, output_dir=args.output_dir, train_steps=args.num_train_steps,

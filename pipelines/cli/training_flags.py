@@ -4,6 +4,7 @@ training flags with the reference's names; and their translation into bert_model
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TYPE_CHECKING
 
 from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_vocab_file_flag
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from bert_model.classification.labels import TaskLabels
     from bert_model.config import BertConfig
     from bert_model.finetuning import FinetuningOptions
+    from bert_model.transformers_format.folder import TransformersSettings
 
 # run_pretraining.py's --iterations_per_loop default.
 _REFERENCE_LOOP = 1000
@@ -93,6 +95,26 @@ def export_to_transformers(args: argparse.Namespace, checkpoint: str, config: Be
     return f"exported {report.architecture} to {report.output_dir}"
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelFiles:
+    """What a fine-tuning run's tokenizer and config come from: the transformers folder given as --init_checkpoint
+    (None for a reference checkpoint), and the vocab and casing, the flags' or else the folder's."""
+
+    folder: TransformersSettings | None
+    vocab_file: str
+    do_lower_case: bool
+
+
+def model_files(args: argparse.Namespace) -> ModelFiles:
+    """The transformers folder given as --init_checkpoint, with --vocab_file and --do_lower_case, or the folder's
+    where a flag is absent (`init_checkpoint.vocab_file`, `init_checkpoint.lower_case`); ConfigError naming the
+    flag to give when there is no folder to take the vocab from."""
+    from bert_model.init_checkpoint import init_folder, lower_case, vocab_file
+
+    folder = init_folder(args.init_checkpoint)
+    return ModelFiles(folder, vocab_file(args.vocab_file, folder), lower_case(args.do_lower_case, folder))
+
+
 def finetuned_checkpoint(args: argparse.Namespace) -> str:
     """The checkpoint a fine-tuning run ended with: the latest in OUTPUT_DIR after training, else the one it
     evaluated or predicted with."""
@@ -102,16 +124,19 @@ def finetuned_checkpoint(args: argparse.Namespace) -> str:
 def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     """The reference's model and training flags (defaults as run_classifier.py) plus devices and optimizer."""
     model = parser.add_argument_group("model")
-    model.add_argument("--bert_config_file", required=True, metavar="FILE|NAME",
+    model.add_argument("--bert_config_file", metavar="FILE|NAME",
                        help="bert_config.json of the pretrained model, or a released model's shape by name "
                        "(bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large, L-<layers>_H-<hidden>) "
-                       "with the vocab file's size as vocab_size")
-    add_vocab_file_flag(model, required=True, help="the model's vocab.txt")
-    add_lower_case_flag(model, help="lower-case and strip accents (uncased models); --do_lower_case=false for "
-                        "cased models")
+                       "with the vocab file's size as vocab_size (default: a transformers folder's config.json; "
+                       "required otherwise)")
+    add_vocab_file_flag(model, help="the model's vocab.txt (default: a transformers folder's; required otherwise)")
+    add_lower_case_flag(model, default=None, help="lower-case and strip accents (uncased models); "
+                        "--do_lower_case=false for cased models; without it a transformers folder's "
+                        "tokenizer_config.json decides, else true")
     model.add_argument("--init_checkpoint",
-                       help="weights to start from (reference layout: a prefix or a folder such as a `bertprep "
-                       "pretrain` or fine-tuning --output_dir); without --do_train the default is --output_dir")
+                       help="weights to start from: reference layout (a prefix or a folder such as a `bertprep "
+                       "pretrain` or fine-tuning --output_dir), or a transformers BERT folder (config.json, "
+                       "model.safetensors, vocab.txt); without --do_train the default is --output_dir")
     model.add_argument("--max_seq_length", type=int, default=128, help="tokens per sequence, [CLS] and [SEP] included")
     model.add_argument("--output_dir", required=True, help="checkpoints, records, results (or gs://)")
     add_export_transformers_flag(model)
