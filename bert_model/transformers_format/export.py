@@ -193,7 +193,8 @@ def export_transformers(checkpoint: str, output_dir: str, *, vocab_file: str | N
     at `output_dir`.
 
     The config and vocab default to bert_config.json and vocab.txt beside the checkpoint; a classifier's labels
-    and casing to `labels`, else the folder's labels.json; `do_lower_case` to the labels' casing, else true.
+    and casing to `labels`, else the folder's labels.json; `do_lower_case` to the labels' casing, and without
+    labels it must be given.
     Raises ExportError (or the CheckpointError, ConfigError, VocabError of what it reads) before writing
     anything when a part is missing or does not fit.
     """
@@ -206,9 +207,12 @@ def export_transformers(checkpoint: str, output_dir: str, *, vocab_file: str | N
     if architecture == "BertForSequenceClassification":
         labels = labels or read_labels(folder)
         id2label, problem_type = _classifier_labels(labels, arrays.shapes[CLASSIFIER_WEIGHTS][0])
-    if do_lower_case is None:
-        do_lower_case = labels.do_lower_case if labels else True
     vocab = _vocab(folder, vocab_file, config)
+    if do_lower_case is None:
+        if labels is None:  # a wrong guess would tokenize every input differently from training, silently
+            raise ExportError(f"nothing in {folder} records whether the model's tokenizer lower-cases: give "
+                              "--do_lower_case (uncased) or --nodo_lower_case (cased)")
+        do_lower_case = labels.do_lower_case
     tensors = transformers_tensors(_ReadOnUse(arrays), architecture)
     hf_config = transformers_config(config, architecture, dict(enumerate(id2label)) if id2label else None,
                                     problem_type)

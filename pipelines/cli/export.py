@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bert_config_file", metavar="FILE",
                         help="the model's bert_config.json (default: the one beside the checkpoint)")
     add_vocab_file_flag(parser, help="the model's vocab.txt (default: the one beside the checkpoint)")
-    add_lower_case_flag(parser, default=None, help="lower-case and strip accents in the exported tokenizer; none: "
-                        "as the fine-tuned folder's labels.json records, else true")
+    add_lower_case_flag(parser, default=None, help="lower-case and strip accents in the exported tokenizer (default: as a "
+                        "fine-tuned classifier's labels.json records; required for other checkpoints)")
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:

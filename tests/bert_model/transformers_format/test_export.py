@@ -79,7 +79,7 @@ def test_pretraining_checkpoint_is_bert_for_pretraining(tiny_bert, tmp_path: Pat
     save_checkpoint(pretrainer, str(folder / "bert_model.ckpt"), global_step=3)
     out = tmp_path / "hf"
 
-    report = export_transformers(str(folder), str(out))
+    report = export_transformers(str(folder), str(out), do_lower_case=True)
 
     assert report.architecture == "BertForPreTraining" and report.do_lower_case
     assert sorted(path.name for path in out.iterdir()) == sorted(
@@ -106,7 +106,7 @@ def test_encoder_checkpoint_is_bert_model(tiny_bert, tmp_path: Path) -> None:
     folder, config = _folder(tiny_bert)
     bert = _randomized(BertModel(config))
     save_checkpoint(bert, str(folder / "bert_model.ckpt"))
-    report = export_transformers(str(folder / "bert_model.ckpt"), str(tmp_path / "hf"))
+    report = export_transformers(str(folder / "bert_model.ckpt"), str(tmp_path / "hf"), do_lower_case=True)
     assert report.architecture == "BertModel"
     inputs = _inputs(config.vocab_size)
     ours = bert(inputs)
@@ -143,7 +143,7 @@ def test_squad_checkpoint_is_bert_for_question_answering(tiny_bert, tmp_path: Pa
     folder, config = _folder(tiny_bert)
     squad = _randomized(BertSquad(config))
     save_checkpoint(squad.bert, str(folder / "model.ckpt-2"), extra=squad.head_variables())
-    assert export_transformers(str(folder), str(tmp_path / "hf")).architecture == "BertForQuestionAnswering"
+    assert export_transformers(str(folder), str(tmp_path / "hf"), do_lower_case=True).architecture == "BertForQuestionAnswering"
     inputs = _inputs(config.vocab_size)
     ours = squad(inputs)
     theirs = _theirs(transformers.BertForQuestionAnswering, tmp_path / "hf", inputs)
@@ -175,10 +175,10 @@ def test_tokenizer_ids_equal_ours_on_a_book(tiny_bert, tmp_path: Path, do_lower_
 def test_the_folder_is_whole_or_absent(tiny_bert, tmp_path: Path) -> None:
     tiny = tiny_bert(64)
     out = tmp_path / "hf"
-    export_transformers(tiny.checkpoint, str(out))
+    export_transformers(tiny.checkpoint, str(out), do_lower_case=True)
     written = (out / "model.safetensors").read_bytes()
     # An earlier export is replaced; nothing else is left beside it.
-    export_transformers(tiny.checkpoint, str(out))
+    export_transformers(tiny.checkpoint, str(out), do_lower_case=True)
     assert (out / "model.safetensors").read_bytes() == written
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", tiny.folder.name]
 
@@ -186,12 +186,12 @@ def test_the_folder_is_whole_or_absent(tiny_bert, tmp_path: Path) -> None:
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(ExportError, match="holds other files than an export's"):
-        export_transformers(tiny.checkpoint, str(foreign))
+        export_transformers(tiny.checkpoint, str(foreign), do_lower_case=True)
     assert [path.name for path in foreign.iterdir()] == ["notes.txt"]
 
     (tiny.folder / "vocab.txt").unlink()
     with pytest.raises(ExportError, match="give the model's vocab as --vocab_file"):
-        export_transformers(tiny.checkpoint, str(tmp_path / "other"))
+        export_transformers(tiny.checkpoint, str(tmp_path / "other"), do_lower_case=True)
     assert not (tmp_path / "other").exists()
 
 
@@ -201,15 +201,22 @@ def test_labels_that_do_not_fit_the_head_are_refused(tiny_bert, tmp_path: Path) 
     save_checkpoint(classifier.bert, str(folder / "model.ckpt-1"), extra=classifier.head_variables())
     write_labels(TaskLabels("mnli", ("a", "b", "c"), do_lower_case=True), str(folder))
     with pytest.raises(ExportError, match="lists 3 labels of task mnli but the checkpoint's classifier has 2"):
-        export_transformers(str(folder), str(tmp_path / "hf"))
+        export_transformers(str(folder), str(tmp_path / "hf"), do_lower_case=True)
 
 
 def test_a_config_that_does_not_fit_the_checkpoint_is_refused(tiny_bert, tmp_path: Path) -> None:
     tiny = tiny_bert(64)
     longer = BertConfig.from_dict({**tiny.config.to_dict(), "max_position_embeddings": 128})
     with pytest.raises(ExportError, match=r"position_embeddings has shape \[64, 32\] where the config gives \[128"):
-        export_transformers(tiny.checkpoint, str(tmp_path / "hf"), config=longer)
+        export_transformers(tiny.checkpoint, str(tmp_path / "hf"), config=longer, do_lower_case=True)
     fewer = BertConfig.from_dict({**tiny.config.to_dict(), "num_hidden_layers": 1})
     with pytest.raises(ExportError, match="more than the config's 1 layers"):
-        export_transformers(tiny.checkpoint, str(tmp_path / "hf"), config=fewer)
+        export_transformers(tiny.checkpoint, str(tmp_path / "hf"), config=fewer, do_lower_case=True)
+    assert not (tmp_path / "hf").exists()
+
+
+def test_a_checkpoint_that_records_no_casing_needs_it_said(tiny_bert, tmp_path):
+    tiny = tiny_bert(64)
+    with pytest.raises(ExportError, match="records whether the model's tokenizer lower-cases: give --do_lower_case"):
+        export_transformers(tiny.checkpoint, str(tmp_path / "hf"))
     assert not (tmp_path / "hf").exists()
