@@ -13,7 +13,7 @@ from pipelines.cli.training_flags import (
     finetuned_checkpoint,
     finetuning_options,
     make_strategy,
-    model_files,
+    task_model,
 )
 from pipelines.errors import UsageError
 
@@ -80,25 +80,21 @@ def run(args: argparse.Namespace) -> int:
     from bert_model.classification.data import ClassifierDataError
     from bert_model.classification.run import TEST_RESULTS, ClassifierRun
     from bert_model.config import ConfigError
-    from bert_model.finetuning import load_task_config
     from bert_model.progress import format_duration
-    from vocab.tokenization import FullTokenizer, VocabError
+    from vocab.tokenization import VocabError
 
     if not (args.do_train or args.do_eval or args.do_predict):
         raise UsageError("give at least one of --do_train, --do_eval, --do_predict")
     try:
         task = _task(args)
-        files = model_files(args)
-        tokenizer = FullTokenizer(files.vocab_file, do_lower_case=files.do_lower_case)
-        config = load_task_config(args.bert_config_file, files.folder, len(tokenizer.vocab), files.vocab_file,
-                                  args.max_seq_length)
+        model = task_model(args)
         # All input is read and checked before any training starts.
         splits = [split for split, wanted in (("train", args.do_train), ("dev", args.do_eval),
                                                ("test", args.do_predict)) if wanted]
         examples = {split: task.examples(args.data_dir, split, args.skip_bad_rows)[0] for split in splits}
         strategy = make_strategy(args)
         options = finetuning_options(args, strategy, len(examples.get("train", ())))
-        classifier = ClassifierRun(config, task, tokenizer, args.max_seq_length, options, strategy)
+        classifier = ClassifierRun(model.config, task, model.tokenizer, args.max_seq_length, options, strategy)
         classifier.tuner.start(args.init_checkpoint, training=args.do_train)
     except (ConfigError, ClassifierDataError, CheckpointError, VocabError, tf.errors.NotFoundError) as error:
         raise UsageError(str(error)) from None
@@ -119,15 +115,15 @@ def run(args: argparse.Namespace) -> int:
     if args.export_dir:
         from bert_model.classification.export import export_classifier
 
-        export_classifier(tuner.model, args.export_dir, files.vocab_file, files.do_lower_case, args.max_seq_length,
+        export_classifier(tuner.model, args.export_dir, model.vocab_file, model.do_lower_case, args.max_seq_length,
                           task.labels)
         summary.append(f"exported {args.export_dir}")
     if args.export_transformers:
         from bert_model.classification.labels import TaskLabels
 
-        labels = TaskLabels(task.name, task.labels, files.do_lower_case)
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, files.vocab_file,
-                                              files.do_lower_case, labels))
+        labels = TaskLabels(task.name, task.labels, model.do_lower_case)
+        summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
+                                              model.do_lower_case, labels))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

@@ -12,7 +12,7 @@ from pipelines.cli.training_flags import (
     finetuned_checkpoint,
     finetuning_options,
     make_strategy,
-    model_files,
+    task_model,
 )
 from pipelines.errors import UsageError
 
@@ -54,13 +54,12 @@ def run(args: argparse.Namespace) -> int:
     tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
     from bert_model.config import ConfigError
-    from bert_model.finetuning import load_task_config
     from bert_model.progress import format_duration
     from bert_model.squad.data import SquadFormatError, load_squad_json, read_squad_examples
     from bert_model.squad.metrics import gold_answers
     from bert_model.squad.postprocess import DecodingOptions
     from bert_model.squad.run import SquadRun, WindowOptions
-    from vocab.tokenization import FullTokenizer, VocabError
+    from vocab.tokenization import VocabError
 
     if args.verbose_logging:
         logging.getLogger("bert_model.squad.postprocess").setLevel(logging.DEBUG)
@@ -72,12 +71,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} needs --{flag[5:]}_file")
     try:
         windows = WindowOptions(args.max_seq_length, args.doc_stride, args.max_query_length)
-        files = model_files(args)
-        decoding = DecodingOptions(args.n_best_size, args.max_answer_length, files.do_lower_case,
+        model = task_model(args)
+        decoding = DecodingOptions(args.n_best_size, args.max_answer_length, model.do_lower_case,
                                    args.version_2_with_negative, args.null_score_diff_threshold)
-        tokenizer = FullTokenizer(files.vocab_file, do_lower_case=files.do_lower_case)
-        config = load_task_config(args.bert_config_file, files.folder, len(tokenizer.vocab), files.vocab_file,
-                                  args.max_seq_length)
         # Both files are read and checked before any training starts.
         train_examples, read_stats = (read_squad_examples(args.train_file, True, args.version_2_with_negative)
                                       if args.do_train else ([], None))
@@ -88,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         strategy = make_strategy(args)
         # As the reference, the step count follows the examples (a long context makes several features).
         options = finetuning_options(args, strategy, len(train_examples))
-        squad = SquadRun(config, tokenizer, windows, options, strategy)
+        squad = SquadRun(model.config, model.tokenizer, windows, options, strategy)
         squad.tuner.start(args.init_checkpoint, training=args.do_train)
     except (ConfigError, SquadFormatError, CheckpointError, VocabError, tf.errors.NotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
@@ -109,13 +105,13 @@ def run(args: argparse.Namespace) -> int:
     if args.export_dir:
         from bert_model.squad.export import export_squad
 
-        export_squad(squad.tuner.model, args.export_dir, files.vocab_file, files.do_lower_case, args.max_seq_length,
+        export_squad(squad.tuner.model, args.export_dir, model.vocab_file, model.do_lower_case, args.max_seq_length,
                      args.max_query_length, args.max_answer_length, args.version_2_with_negative,
                      args.null_score_diff_threshold)
         summary.append(f"exported {args.export_dir}")
     if args.export_transformers:
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), config, files.vocab_file,
-                                              files.do_lower_case))
+        summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
+                                              model.do_lower_case))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

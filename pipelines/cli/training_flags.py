@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bert_model.classification.labels import TaskLabels
     from bert_model.config import BertConfig
     from bert_model.finetuning import FinetuningOptions
-    from bert_model.transformers_format.folder import TransformersSettings
+    from vocab.tokenization import FullTokenizer
 
 # run_pretraining.py's --iterations_per_loop default.
 _REFERENCE_LOOP = 1000
@@ -96,23 +96,30 @@ def export_to_transformers(args: argparse.Namespace, checkpoint: str, config: Be
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelFiles:
-    """What a fine-tuning run's tokenizer and config come from: the transformers folder given as --init_checkpoint
-    (None for a reference checkpoint), and the vocab and casing, the flags' or else the folder's."""
+class TaskModel:
+    """The model a fine-tuning run starts from: its vocab and casing (the flags', else those of the transformers
+    folder given as --init_checkpoint), the tokenizer they make, and its config."""
 
-    folder: TransformersSettings | None
     vocab_file: str
     do_lower_case: bool
+    tokenizer: FullTokenizer
+    config: BertConfig
 
 
-def model_files(args: argparse.Namespace) -> ModelFiles:
-    """The transformers folder given as --init_checkpoint, with --vocab_file and --do_lower_case, or the folder's
-    where a flag is absent (`init_checkpoint.vocab_file`, `init_checkpoint.lower_case`); ConfigError naming the
-    flag to give when there is no folder to take the vocab from."""
+def task_model(args: argparse.Namespace) -> TaskModel:
+    """The transformers folder given as --init_checkpoint; --vocab_file and --do_lower_case, or the folder's
+    where a flag is absent (`init_checkpoint.vocab_file`, `init_checkpoint.lower_case`); the tokenizer of that
+    vocab and casing, and the config for --max_seq_length (`finetuning.load_task_config`). ConfigError naming the
+    flag to give when there is no folder to take a file from, VocabError for a vocab that cannot be read."""
+    from bert_model.finetuning import load_task_config
     from bert_model.init_checkpoint import init_folder, lower_case, vocab_file
+    from vocab.tokenization import FullTokenizer
 
     folder = init_folder(args.init_checkpoint)
-    return ModelFiles(folder, vocab_file(args.vocab_file, folder), lower_case(args.do_lower_case, folder))
+    vocab, do_lower_case = vocab_file(args.vocab_file, folder), lower_case(args.do_lower_case, folder)
+    tokenizer = FullTokenizer(vocab, do_lower_case=do_lower_case)
+    config = load_task_config(args.bert_config_file, folder, len(tokenizer.vocab), vocab, args.max_seq_length)
+    return TaskModel(vocab, do_lower_case, tokenizer, config)
 
 
 def finetuned_checkpoint(args: argparse.Namespace) -> str:
