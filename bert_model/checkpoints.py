@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import keras
 import numpy as np
@@ -36,10 +36,11 @@ class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message names the variable."""
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckpointArrays:
+@dataclasses.dataclass(frozen=True, eq=False)
+class CheckpointArrays(Mapping[str, np.ndarray]):
     """Weights under reference names to load from: where they are, each one's shape, a reader of one, and the
-    config they were saved with where the checkpoint carries one (a transformers folder's config.json)."""
+    config they were saved with where the checkpoint carries one (a transformers folder's config.json). As a
+    mapping it reads each array when asked, so optimizer slots that no one asks for are never read."""
 
     location: str
     shapes: Mapping[str, list[int]]
@@ -50,6 +51,20 @@ class CheckpointArrays:
     def from_arrays(cls, location: str, arrays: Mapping[str, np.ndarray],
                     config: BertConfig | None = None) -> CheckpointArrays:
         return cls(location, {name: list(array.shape) for name, array in arrays.items()}, arrays.__getitem__, config)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.shapes:
+            raise KeyError(name)
+        return self.read(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.shapes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.shapes)
+
+    def __len__(self) -> int:
+        return len(self.shapes)
 
 
 @dataclasses.dataclass(frozen=True)

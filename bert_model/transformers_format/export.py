@@ -14,7 +14,7 @@ import json
 import logging
 import posixpath
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -58,24 +58,6 @@ class ExportReport:
     do_lower_case: bool
     labels: tuple[str, ...] = ()  # a classifier's id2label in order
     problem_type: str | None = None
-
-
-class _ReadOnUse(Mapping[str, np.ndarray]):
-    """A checkpoint's arrays as a mapping that reads each one when asked, so that optimizer slots are never read."""
-
-    def __init__(self, arrays: CheckpointArrays) -> None:
-        self.arrays = arrays
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.arrays.shapes:
-            raise KeyError(name)
-        return self.arrays.read(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.arrays.shapes)
-
-    def __len__(self) -> int:
-        return len(self.arrays.shapes)
 
 
 def checkpoint_architecture(names: Iterable[str]) -> str:
@@ -213,7 +195,7 @@ def export_transformers(checkpoint: str, output_dir: str, *, vocab_file: str | N
             raise ExportError(f"nothing in {folder} records whether the model's tokenizer lower-cases: give "
                               "--do_lower_case (uncased) or --nodo_lower_case (cased)")
         do_lower_case = labels.do_lower_case
-    tensors = transformers_tensors(_ReadOnUse(arrays), architecture)
+    tensors = transformers_tensors(arrays, architecture)
     hf_config = transformers_config(config, architecture, dict(enumerate(id2label)) if id2label else None,
                                     problem_type)
     _write_folder(output_dir, hf_config, tensors, vocab, do_lower_case, config.max_position_embeddings)
