@@ -301,8 +301,10 @@ class StageRun:
     and turns a full disk or unwritable path into a UsageError naming it.
     """
 
-    def __init__(self, stage: str, base: str, outputs: Sequence[Output], overwrite: bool) -> None:
+    def __init__(self, stage: str, base: str, outputs: Sequence[Output], overwrite: bool,
+                 output_flag: str = "--output") -> None:
         self.stage, self.base, self.outputs, self.overwrite = stage, base.rstrip("/"), list(outputs), overwrite
+        self.output_flag = output_flag  # the flag that names the folder, for the messages
         self.staging = Staging(self.base, f"{self.base}/{WORK_PREFIX}{stage}-{uuid.uuid4().hex}")
         self.pending: list[Output] = []
         self._quiet = _HideStorageTracebacks()
@@ -399,7 +401,7 @@ class StageRun:
             reason = f"it holds {_some(own)} but no {output.record}: files of a run that did not finish"
         if not self.overwrite:
             raise UsageError(f"{output.folder} holds the output of another run ({reason}); add --overwrite to "
-                             "replace it (only this stage's files are removed), or choose another --output")
+                             f"replace it (only this stage's files are removed), or choose another {self.output_flag}")
         print(f"{output.folder}: --overwrite: removing {len(own)} files of the earlier run")
         self._remove(output, record)
         return False

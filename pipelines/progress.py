@@ -181,6 +181,11 @@ STAGES: dict[str, tuple[Quantity, ...]] = {
         Quantity("instances made", r"bertprep\.pretraining/seq\d+_instances"),
         Quantity("instances written", r"bertprep\.pretraining/seq\d+_instances_written", total="instances made"),
     ),
+    "distill-labels": (
+        Quantity("transfer examples read", r"bertprep\.distill/read"),
+        Quantity("skipped", r"bertprep\.distill/skipped_.*"),
+        Quantity("labelled", r"bertprep\.distill/labelled"),
+    ),
 }
 
 

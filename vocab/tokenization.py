@@ -221,6 +221,23 @@ def parse_vocab(data: bytes, vocab_file: str) -> dict[str, int]:
     return vocab
 
 
+def case_mismatch(vocab: Mapping[str, int], do_lower_case: bool, vocab_file: str) -> str | None:
+    """Why `do_lower_case` cannot be the casing `vocab` was made for, or None. Lower-casing input makes every
+    cased token unreachable; keeping case with a vocab that has no capital letters turns every capitalized word
+    into [UNK] or pieces. Both train and run without an error and give a much worse model, so callers refuse
+    them. A vocab counts as cased when more than 2% of its tokens (bracketed special tokens aside) change under
+    lower-casing; BERT's cased vocabs are far above that, the uncased ones at 0."""
+    words = [token for token in vocab if not (token.startswith("[") and token.endswith("]"))]
+    cased = sum(token != token.lower() for token in words)
+    if do_lower_case and cased > 0.02 * len(words):
+        return (f"{vocab_file} is a cased vocab ({cased} of {len(words)} tokens have capitals) but the text is to "
+                "be lower-cased: give --do_lower_case=false, or the uncased vocab")
+    if not do_lower_case and words and not cased:
+        return (f"{vocab_file} is an uncased vocab (no token has a capital) but the text keeps its case: give "
+                "--do_lower_case=true, or the cased vocab")
+    return None
+
+
 def _pack_vocab(vocab: Mapping[str, int]) -> str | dict[str, int]:
     """A compact picklable form: one string when ids are 0..n-1 in order."""
     tokens = list(vocab)

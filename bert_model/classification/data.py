@@ -108,6 +108,17 @@ class Task:
         return examples, report
 
 
+def text_examples(task: Task, path: str, skipped: dict[str, int]) -> Iterator[InputExample]:
+    """The texts of a file laid out as the task's train file (its columns and header), without labels: each
+    example gets the task's first label; rows without the text columns are skipped and counted in `skipped` by
+    reason. For unlabeled text in the task's own format (distillation's transfer data)."""
+    columns = dataclasses.replace(task.columns["train"], label=None)
+    report = ReadReport(path)
+    yield from _examples(task, "transfer", path, columns, _rows(path, columns), report, skip_bad_rows=True)
+    for reason, count in report.skipped.items():
+        skipped[reason] = skipped.get(reason, 0) + count
+
+
 def _examples(task: Task, split: str, path: str, columns: Columns, rows: Iterator[tuple[int, Sequence | dict]],
               report: ReadReport, skip_bad_rows: bool) -> Iterator[InputExample]:
     prefix = task.guid_names.get(split, split)

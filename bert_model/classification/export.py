@@ -7,7 +7,8 @@ Signatures:
   `classifier_data.convert_examples`, in TensorFlow ops (`graph_tokenizer`), so TF Serving needs nothing else.
 - `serve_features(input_ids, input_mask, segment_ids)`: [batch, seq] int32, for callers that tokenize.
 
-The vocabulary is saved in the model's tables and as the asset `vocab.txt`.
+The vocabulary is saved in the model's tables and as the asset `vocab.txt`; `labels.json` beside
+`saved_model.pb` says what the outputs are (`classification.labels`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from bert_model.classification.labels import TaskLabels, write_labels
 from bert_model.classification.model import BertClassifier
 from bert_model.graph_tokenizer import GraphTokenizer
 from vocab.tokenization import load_vocab
@@ -88,11 +90,14 @@ class _ClassifierServing(tf.Module):
         return self._outputs({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
 
 
-def export_classifier(model: BertClassifier, export_dir: str, vocab_file: str, do_lower_case: bool,
-                      max_seq_length: int, labels: Sequence[str]) -> str:
-    """Writes the SavedModel described above to `export_dir` (local or gs://); returns export_dir.
-    Building the tokenizer's character table takes a few seconds."""
-    serving = _ClassifierServing(model, vocab_file, do_lower_case, max_seq_length, labels)
+def export_classifier(model: BertClassifier, export_dir: str, vocab_file: str, labels: TaskLabels) -> str:
+    """Writes the SavedModel described above to `export_dir` (local or gs://), with labels.json beside it (so a
+    reader, such as `bertprep distill --teacher`, knows the task, labels, case and length without loading it);
+    returns export_dir. Building the tokenizer's character table takes a few seconds."""
+    if labels.max_seq_length is None:
+        raise ValueError("export_classifier needs the features' max_seq_length in `labels`")
+    serving = _ClassifierServing(model, vocab_file, labels.do_lower_case, labels.max_seq_length, labels.labels)
     tf.saved_model.save(serving, export_dir, signatures={"serving_default": serving.serve_text,
                                                          "serve_features": serving.serve_features})
+    write_labels(labels, export_dir)
     return export_dir

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_model.classification.data import InputExample, Task, convert_examples
-from bert_model.classification.labels import TaskLabels, write_labels
+from bert_model.classification.labels import VOCAB_FILE, TaskLabels, write_labels
 from bert_model.classification.metrics import task_metrics
 from bert_model.classification.model import BertClassifier, per_example_loss
 from bert_model.config import BertConfig, write_config_file
@@ -17,6 +17,7 @@ from bert_model.finetuning import (
     IS_REAL_EXAMPLE,
     Finetuner,
     FinetuningOptions,
+    LossFn,
     pad_to_batches,
     record_dataset,
     record_parsing_spec,
@@ -32,31 +33,49 @@ TEST_RESULTS = "test_results.tsv"
 
 class ClassifierRun:
     """A `Finetuner` of `BertClassifier` on `task`, fed its examples as features of `max_seq_length`
-    tokens; its files go to `options.output_dir`."""
+    tokens; its files go to `options.output_dir`. The loss is the task's (`per_example_loss`) unless
+    `loss_fn` says otherwise (distillation's)."""
 
     def __init__(self, config: BertConfig, task: Task, tokenizer: FullTokenizer, max_seq_length: int,
-                 options: FinetuningOptions, strategy: tf.distribute.Strategy) -> None:
+                 options: FinetuningOptions, strategy: tf.distribute.Strategy, *, vocab_file: str,
+                 loss_fn: LossFn | None = None) -> None:
         self.config, self.task, self.tokenizer, self.max_seq_length = config, task, tokenizer, max_seq_length
+        self.vocab_file = vocab_file
         self.tuner = Finetuner(lambda: BertClassifier(config, task.num_outputs),
-                               per_example_loss(task.is_regression), options, strategy)
+                               loss_fn or per_example_loss(task.is_regression), options, strategy)
 
     @property
     def output_dir(self) -> str:
         return self.tuner.options.output_dir
 
-    def train(self, examples: list[InputExample]) -> dict[str, float]:
-        """Writes OUTPUT_DIR/bert_config.json, labels.json and train.tf_record, then trains (`Finetuner.train`)."""
+    def describe_model(self) -> None:
+        """Writes what makes OUTPUT_DIR a self-describing model beside its checkpoints: bert_config.json,
+        labels.json (task, labels, casing, sequence length) and the vocab.txt it reads, so the folder can be
+        exported, evaluated or used as a distillation teacher without restating them."""
         write_config_file(self.config, self.output_dir)
-        write_labels(TaskLabels(self.task.name, self.task.labels, self.tokenizer.do_lower_case), self.output_dir)
+        write_labels(TaskLabels(self.task.name, self.task.labels, self.tokenizer.do_lower_case, self.max_seq_length),
+                     self.output_dir)
+        vocab = posixpath.join(self.output_dir, VOCAB_FILE)
+        if posixpath.normpath(self.vocab_file) != posixpath.normpath(vocab):
+            tf.io.gfile.copy(self.vocab_file, vocab, overwrite=True)
+
+    def train(self, examples: list[InputExample]) -> dict[str, float]:
+        """Writes the files of `describe_model` and train.tf_record, then trains (`Finetuner.train`)."""
         features = convert_examples(examples, self.task, self.max_seq_length, self.tokenizer)
         path = posixpath.join(self.output_dir, "train.tf_record")
+        self.describe_model()
         write_records(path, features)
-        spec = record_parsing_spec(features)
+        _log.info("training on %d examples: %d steps of %d x %d", len(examples), self.tuner.options.train_steps,
+                  self.tuner.options.batch_size, self.tuner.options.accumulation_steps)
+        return self.train_on_records([path], record_parsing_spec(features))
+
+    def train_on_records(self, paths: list[str], spec: dict[str, tf.io.FixedLenFeature],
+                         shuffle_buffer: int | None = None) -> dict[str, float]:
+        """Trains (`Finetuner.train`) on the records of `paths`, parsed with `spec` (`record_dataset`)."""
         options = self.tuner.options
-        _log.info("training on %d examples: %d steps of %d x %d", len(examples), options.train_steps,
-                  options.batch_size, options.accumulation_steps)
-        return self.tuner.train(lambda context: record_dataset(path, spec, options.batch_size, is_training=True,
-                                                               seed=options.seed, input_context=context))
+        return self.tuner.train(lambda context: record_dataset(
+            paths, spec, options.batch_size, is_training=True, seed=options.seed, input_context=context,
+            shuffle_buffer=shuffle_buffer))
 
     def _outputs(self, examples: list[InputExample], name: str,
                  batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:

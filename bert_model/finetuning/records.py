@@ -3,7 +3,7 @@ batches, and padded to full batches with `is_real_example` as the reference pads
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -13,6 +13,7 @@ from formats.tfrecord import framed_examples
 IS_REAL_EXAMPLE = "is_real_example"
 # The reference reads training records through a 100-record shuffle buffer (run_classifier.py, run_squad.py).
 _SHUFFLE_BUFFER = 100
+_INTERLEAVED_FILES = 8
 
 
 def write_records(path: str, features: Mapping[str, np.ndarray]) -> int:
@@ -33,21 +34,30 @@ def record_parsing_spec(features: Mapping[str, np.ndarray]) -> dict[str, tf.io.F
             for name, values in features.items()}
 
 
-def record_dataset(path: str, spec: Mapping[str, tf.io.FixedLenFeature], batch_size: int, *, is_training: bool,
-                   seed: int = 12345, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """Batches of the records at `path`, int64 features cast to int32; width-1 features become [batch].
+def record_dataset(paths: str | Sequence[str], spec: Mapping[str, tf.io.FixedLenFeature], batch_size: int, *,
+                   is_training: bool, seed: int = 12345, input_context: tf.distribute.InputContext | None = None,
+                   shuffle_buffer: int | None = None) -> tf.data.Dataset:
+    """Batches of the records in `paths` (one file or several), int64 features cast to int32; width-1 features
+    become [batch].
 
-    Training: sharded per input pipeline, repeated, shuffled (seeded), `batch_size` split per replica when
-    `input_context` is given (distribute_datasets_from_function). Otherwise in file order, unshuffled,
-    global batches of `batch_size`; pad with `pad_to_batches` first, as the last partial batch is dropped
-    to keep shapes static (TPUs need them).
+    Training: sharded per input pipeline, repeated, shuffled (seeded) through `shuffle_buffer` records (the
+    reference's 100 by default), `batch_size` split per replica when `input_context` is given
+    (distribute_datasets_from_function). Several files are read interleaved, in a new seeded order each
+    epoch, so that a small buffer still mixes files written in source order. Otherwise in file order,
+    unshuffled, global batches of `batch_size`; pad with `pad_to_batches` first, as the last partial batch is
+    dropped to keep shapes static (TPUs need them).
     """
-    dataset = tf.data.TFRecordDataset(path)
+    files = [paths] if isinstance(paths, str) else list(paths)
+    if is_training and len(files) > 1:
+        dataset = tf.data.Dataset.from_tensor_slices(files).repeat().shuffle(len(files), seed=seed)
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), _INTERLEAVED_FILES))
+    else:
+        dataset = tf.data.TFRecordDataset(files)
     if is_training:
         if input_context is not None:
             batch_size = input_context.get_per_replica_batch_size(batch_size)
             dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        dataset = dataset.repeat().shuffle(_SHUFFLE_BUFFER, seed=seed)
+        dataset = dataset.repeat().shuffle(shuffle_buffer or _SHUFFLE_BUFFER, seed=seed)
     spec = dict(spec)
 
     def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import posixpath
 import time
-from typing import TYPE_CHECKING
 
-from pipelines.cli.flags import add_bool_flag
+from pipelines.cli.classify_task import add_task_arguments, classification_task
 from pipelines.cli.training_flags import (
     add_finetuning_arguments,
     export_to_transformers,
@@ -17,14 +16,11 @@ from pipelines.cli.training_flags import (
 )
 from pipelines.errors import UsageError
 
-if TYPE_CHECKING:
-    from bert_model.classification.data import Task
-
 HELP = "sentence (pair) classification and regression: GLUE tasks, XNLI, or your own TSV/CSV/JSONL"
 DESCRIPTION = (
     "Fine-tunes BERT as run_classifier.py does (same flags, file formats, features and head). --do_train trains "
-    "on DATA_DIR's train file and saves OUTPUT_DIR/model.ckpt-N, with labels.json (the task's labels in output "
-    "order, which `bertprep export` takes); --do_eval writes OUTPUT_DIR/eval_results.json "
+    "on DATA_DIR's train file and saves OUTPUT_DIR/model.ckpt-N, with bert_config.json, vocab.txt and labels.json (the task's labels "
+    "in output order, casing and length, which `bertprep export` and `bertprep distill --teacher` take); --do_eval writes OUTPUT_DIR/eval_results.json "
     "(accuracy; F1 for MRPC/QQP; Matthews correlation for CoLA; Pearson/Spearman for STS-B); --do_predict writes "
     "OUTPUT_DIR/test_results.tsv (one line of class probabilities per test example). --export_dir writes a "
     "SavedModel that takes raw text. Tasks: cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst-2, sts-b, wnli, "
@@ -32,42 +28,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("task and data")
-    data.add_argument("--task_name", required=True, help="cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst-2, sts-b, "
-                      "wnli, xnli, or column")
-    data.add_argument("--data_dir", required=True, help="folder with the task's files (GLUE names, or --train_file ...)")
-    add_bool_flag(data, "--do_train", help="train on the train file")
-    add_bool_flag(data, "--do_eval", help="evaluate on the dev file")
-    add_bool_flag(data, "--do_predict", help="predict the test file")
-    data.add_argument("--eval_batch_size", type=int, default=8)
-    data.add_argument("--predict_batch_size", type=int, default=8)
-    data.add_argument("--language", default="zh", help="xnli: the language to train and evaluate (reference: zh)")
-    add_bool_flag(data, "--skip_bad_rows",
-                  help="skip (and count) rows with missing columns or unknown labels instead of stopping")
-    data.add_argument("--export_dir", help="write a SavedModel taking raw text here after training/evaluation")
-
-    columns = parser.add_argument_group("--task_name column: your own files")
-    columns.add_argument("--train_file", default="train.tsv", help="in DATA_DIR: .tsv or .csv with a header, or .jsonl")
-    columns.add_argument("--dev_file", default="dev.tsv")
-    columns.add_argument("--test_file", default="test.tsv")
-    columns.add_argument("--text_a_column", help="column (header name or JSON key) of the first text")
-    columns.add_argument("--text_b_column", help="column of the second text, for pairs")
-    columns.add_argument("--label_column", help="column of the label")
-    columns.add_argument("--labels", help="comma-separated labels in output order (default: sorted train labels)")
-    add_bool_flag(columns, "--regression", help="the label is a number (one output, squared error)")
+    add_task_arguments(parser)
     add_finetuning_arguments(parser)
-
-
-def _task(args: argparse.Namespace) -> Task:
-    from bert_model.classification.data import column_task, get_task
-
-    if args.task_name.lower() != "column":
-        return get_task(args.task_name, args.language)
-    if not args.text_a_column or not args.label_column:
-        raise UsageError("--task_name column needs --text_a_column and --label_column")
-    files = {"train": args.train_file, "dev": args.dev_file, "test": args.test_file}
-    return column_task(args.data_dir, files, args.text_a_column, args.text_b_column, args.label_column,
-                       args.labels.split(",") if args.labels else None, args.regression)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     tf = import_tensorflow()
     from bert_model.checkpoints import CheckpointError
     from bert_model.classification.data import ClassifierDataError
+    from bert_model.classification.labels import TaskLabels
     from bert_model.classification.run import TEST_RESULTS, ClassifierRun
     from bert_model.config import ConfigError
     from bert_model.progress import format_duration
@@ -86,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not (args.do_train or args.do_eval or args.do_predict):
         raise UsageError("give at least one of --do_train, --do_eval, --do_predict")
     try:
-        task = _task(args)
+        task = classification_task(args)
         model = task_model(args)
         # All input is read and checked before any training starts.
         splits = [split for split, wanted in (("train", args.do_train), ("dev", args.do_eval),
@@ -94,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         examples = {split: task.examples(args.data_dir, split, args.skip_bad_rows)[0] for split in splits}
         strategy = make_strategy(args)
         options = finetuning_options(args, strategy, len(examples.get("train", ())))
-        classifier = ClassifierRun(model.config, task, model.tokenizer, args.max_seq_length, options, strategy)
+        classifier = ClassifierRun(model.config, task, model.tokenizer, args.max_seq_length, options, strategy,
+                                   vocab_file=model.vocab_file)
         classifier.tuner.start(args.init_checkpoint, training=args.do_train)
     except (ConfigError, ClassifierDataError, CheckpointError, VocabError, tf.errors.NotFoundError) as error:
         raise UsageError(str(error)) from None
@@ -112,16 +76,13 @@ def run(args: argparse.Namespace) -> int:
     if args.do_predict:
         classifier.predict(examples["test"], args.predict_batch_size)
         summary.append(f"wrote {posixpath.join(args.output_dir, TEST_RESULTS)}")
+    labels = TaskLabels(task.name, task.labels, model.do_lower_case, args.max_seq_length)
     if args.export_dir:
         from bert_model.classification.export import export_classifier
 
-        export_classifier(tuner.model, args.export_dir, model.vocab_file, model.do_lower_case, args.max_seq_length,
-                          task.labels)
+        export_classifier(tuner.model, args.export_dir, model.vocab_file, labels)
         summary.append(f"exported {args.export_dir}")
     if args.export_transformers:
-        from bert_model.classification.labels import TaskLabels
-
-        labels = TaskLabels(task.name, task.labels, model.do_lower_case)
         summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
                                               model.do_lower_case, labels))
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")

@@ -30,10 +30,11 @@ COMMANDS = {
     "extract-features": "pipelines.cli.extract_features",
     "pretrain": "pipelines.cli.pretrain",
     "finetune": "pipelines.cli.finetune",
+    "distill": "pipelines.cli.distill",
     "export": "pipelines.cli.export",
 }
 # The commands whose unclaimed flags are Beam's.
-BEAM_COMMANDS = frozenset({"run", "corpus", "vocab", "pretraining-data"})
+BEAM_COMMANDS = frozenset({"run", "corpus", "vocab", "pretraining-data", "distill"})
 TRACEBACK_VARIABLE = "BERTPREP_TRACEBACK"
 
 

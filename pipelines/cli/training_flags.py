@@ -128,10 +128,13 @@ def finetuned_checkpoint(args: argparse.Namespace) -> str:
     return args.output_dir if args.do_train else args.init_checkpoint or args.output_dir
 
 
-def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
-    """The reference's model and training flags (defaults as run_classifier.py) plus devices and optimizer."""
+def add_finetuning_arguments(parser: argparse.ArgumentParser, config_flags: tuple[str, ...] = ("--bert_config_file",),
+                             checkpoint_flags: tuple[str, ...] = ("--init_checkpoint",)) -> None:
+    """The reference's model and training flags (defaults as run_classifier.py) plus devices and optimizer;
+    `config_flags` and `checkpoint_flags` name the model's config and starting weights (a command may give them
+    names of its own besides the reference's)."""
     model = parser.add_argument_group("model")
-    model.add_argument("--bert_config_file", metavar="FILE|NAME",
+    model.add_argument(*config_flags, dest="bert_config_file", metavar="FILE|NAME",
                        help="bert_config.json of the pretrained model, or a released model's shape by name "
                        "(bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large, L-<layers>_H-<hidden>) "
                        "with the vocab file's size as vocab_size (default: a transformers folder's config.json; "
@@ -140,7 +143,7 @@ def add_finetuning_arguments(parser: argparse.ArgumentParser) -> None:
     add_lower_case_flag(model, default=None, help="lower-case and strip accents (uncased models); "
                         "--do_lower_case=false for cased models; without it a transformers folder's "
                         "tokenizer_config.json decides, else true")
-    model.add_argument("--init_checkpoint",
+    model.add_argument(*checkpoint_flags, dest="init_checkpoint",
                        help="weights to start from: reference layout (a prefix or a folder such as a `bertprep "
                        "pretrain` or fine-tuning --output_dir), or a transformers BERT folder (config.json, "
                        "model.safetensors, vocab.txt); without --do_train the default is --output_dir")
