@@ -30,8 +30,9 @@ def distillation_loss(regression: bool, temperature: float, alpha: float) -> Los
         teacher = tf.cast(features[TEACHER_LOGITS], tf.float32)
         gold_weight = alpha * tf.cast(features[HAS_LABEL], tf.float32)
         if regression:
+            # One output: record_dataset hands width-1 features over as [batch].
             hard = tf.square(student[:, 0] - tf.cast(features["label_ids"], tf.float32))
-            soft = tf.square(student[:, 0] - teacher[:, 0])
+            soft = tf.square(student[:, 0] - tf.reshape(teacher, [-1]))
         else:
             hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=features["label_ids"], logits=student)
             teacher_log_p = tf.nn.log_softmax(teacher / temperature, axis=-1)

@@ -169,7 +169,8 @@ def _label(args: argparse.Namespace, beam_args: list[str], task: Task, model: Ta
         raise UsageError(f"{labels_dir}: no example was labelled (see the skipped counts in its metadata.json)")
     skipped = sum(sum(source.skipped.values()) for source in metadata.sources)
     print(f"{labels_dir}: {metadata.num_examples} examples labelled by the teacher ({metadata.num_gold} with gold "
-          f"labels, {len(metadata.sources) - 1} transfer files), {skipped} rows skipped; teacher on the gold rows: "
+          f"labels, {len(metadata.sources) - 1} transfer files), {skipped} rows skipped or repaired (by reason in "
+          f"metadata.json); teacher on the gold rows: "
           + (", ".join(f"{name} {value:.4f}" for name, value in metadata.teacher_gold_metrics.items()) or "none"))
     return metadata
 

@@ -26,14 +26,20 @@ from bert_model.classification.data import InputExample, Task, text_examples
 _JSON_FIELDS = ("text_a", "text_b")
 
 
-def _lines(path: str) -> Iterator[str]:
-    with FileSystems.open(path) as handle:
-        for raw in handle:
-            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
-
-
 def _count(skipped: dict[str, int], reason: str) -> None:
     skipped[reason] = skipped.get(reason, 0) + 1
+
+
+def _lines(path: str, skipped: dict[str, int]) -> Iterator[str]:
+    """The file's lines; bytes that are not UTF-8 become U+FFFD, and the lines repaired so are counted."""
+    with FileSystems.open(path) as handle:  # a CompressedFile for .gz/.bz2, which has readline but no iteration
+        for raw in iter(handle.readline, b""):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw.decode("utf-8", errors="replace")
+                _count(skipped, "repaired: bytes not UTF-8 replaced")
+            yield line.rstrip("\r\n")
 
 
 def _is_pair(task: Task) -> bool:
@@ -41,7 +47,7 @@ def _is_pair(task: Task) -> bool:
 
 
 def _text_pairs(path: str, pair: bool, skipped: dict[str, int]) -> Iterator[tuple[str, str | None]]:
-    for line in _lines(path):
+    for line in _lines(path, skipped):
         if not line.strip():
             _count(skipped, "empty line")
             continue
@@ -59,7 +65,7 @@ def _json_pairs(path: str, task: Task, skipped: dict[str, int]) -> Iterator[tupl
     columns = task.columns["train"]
     names = (columns.text_a, columns.text_b) if task.name == "column" else _JSON_FIELDS
     pair = _is_pair(task)
-    for line in _lines(path):
+    for line in _lines(path, skipped):
         if not line.strip():
             continue
         try:
