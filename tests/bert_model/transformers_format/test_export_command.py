@@ -25,10 +25,11 @@ def test_a_finetuned_classifier_exports_with_its_labels(tiny_bert, finetune, tmp
              "--max_seq_length", "32", "--do_train", "--train_batch_size", "16", "--num_train_epochs", "1",
              "--export_transformers", str(tmp_path / "at_the_end"))
     assert json.loads((out / "labels.json").read_text()) == {
-        "task": "rte", "labels": ["entailment", "not_entailment"], "regression": False, "do_lower_case": True}
-
-    assert main(["export", "--checkpoint", str(out), "--output_dir", str(tmp_path / "hf"),
-                 "--vocab_file", str(UNCASED_VOCAB)]) == 0
+        "task": "rte", "labels": ["entailment", "not_entailment"], "regression": False, "do_lower_case": True,
+        "max_seq_length": 32}
+    # The folder holds the vocab it was trained with, so the export needs no --vocab_file.
+    assert (out / "vocab.txt").read_bytes() == UNCASED_VOCAB.read_bytes()
+    assert main(["export", "--checkpoint", str(out), "--output_dir", str(tmp_path / "hf")]) == 0
 
     model = transformers.AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "hf"))
     assert type(model).__name__ == "BertForSequenceClassification"
