@@ -2,10 +2,14 @@
 TFRecord files holding, per transfer example, the student's features and the teacher's logits, and the
 `metadata.json` that is its completion record.
 
-Each record has the features of `bertprep finetune classify` (`input_ids`, `input_mask`, `segment_ids`,
-`label_ids`) tokenized with the *student's* vocab, plus `has_label` (1 where `label_ids` is a gold label, 0
-for unlabeled transfer text, whose `label_ids` is 0) and `teacher_logits` (the teacher's raw logits, one
-per output: no temperature is applied, so one labelling serves students trained at any temperature).
+Each record has the training features of the task's fine-tuning command, tokenized with the *student's* vocab,
+plus `has_label` (1 where the gold label features hold a gold label, 0 for unlabeled transfer text, whose gold
+features are 0) and the teacher's raw outputs (no temperature is applied, so one labelling serves students
+trained at any temperature):
+- classification (`finetune classify`): `input_ids`, `input_mask`, `segment_ids`, `label_ids`, and
+  `teacher_logits`, one per output;
+- SQuAD (`finetune squad`), one record per window: `input_ids`, `input_mask`, `segment_ids`,
+  `start_positions`, `end_positions`, and `teacher_start_logits`, `teacher_end_logits`, one per position.
 
 Files are `labels-SSSSS-PPPPP.tfrecord`: source S (0 is the task's training file, then each transfer file in
 the order given), part P of it in source order. No Beam or TensorFlow import, as the other contracts.
@@ -22,29 +26,37 @@ LABELS_FORMAT_VERSION = 1
 LABELS_PATTERN = "labels-*.tfrecord"
 HAS_LABEL = "has_label"
 TEACHER_LOGITS = "teacher_logits"
+TEACHER_START_LOGITS = "teacher_start_logits"
+TEACHER_END_LOGITS = "teacher_end_logits"
+_INTS, _FLOATS = "int64", "float32"
 
 
 def labels_file_name(source: int, part: int) -> str:
     return f"labels-{source:05d}-{part:05d}.tfrecord"
 
 
-def labels_feature_spec(max_seq_length: int, num_outputs: int, regression: bool) -> dict[str, dict]:
-    """Name -> {"dtype", "shape"} of every feature of a labels record."""
-    ints, floats = "int64", "float32"
-    return {
-        "input_ids": {"dtype": ints, "shape": [max_seq_length]},
-        "input_mask": {"dtype": ints, "shape": [max_seq_length]},
-        "segment_ids": {"dtype": ints, "shape": [max_seq_length]},
-        "label_ids": {"dtype": floats if regression else ints, "shape": [1]},
-        HAS_LABEL: {"dtype": ints, "shape": [1]},
-        TEACHER_LOGITS: {"dtype": floats, "shape": [num_outputs]},
-    }
+def _window(max_seq_length: int) -> dict[str, dict]:
+    return {name: {"dtype": _INTS, "shape": [max_seq_length]} for name in ("input_ids", "input_mask", "segment_ids")}
+
+
+def classification_feature_spec(max_seq_length: int, num_outputs: int, regression: bool) -> dict[str, dict]:
+    """Name -> {"dtype", "shape"} of every feature of a classification labels record."""
+    return {**_window(max_seq_length), "label_ids": {"dtype": _FLOATS if regression else _INTS, "shape": [1]},
+            HAS_LABEL: {"dtype": _INTS, "shape": [1]}, TEACHER_LOGITS: {"dtype": _FLOATS, "shape": [num_outputs]}}
+
+
+def span_feature_spec(max_seq_length: int) -> dict[str, dict]:
+    """Name -> {"dtype", "shape"} of every feature of a SQuAD labels record (one window)."""
+    return {**_window(max_seq_length), "start_positions": {"dtype": _INTS, "shape": [1]},
+            "end_positions": {"dtype": _INTS, "shape": [1]}, HAS_LABEL: {"dtype": _INTS, "shape": [1]},
+            TEACHER_START_LOGITS: {"dtype": _FLOATS, "shape": [max_seq_length]},
+            TEACHER_END_LOGITS: {"dtype": _FLOATS, "shape": [max_seq_length]}}
 
 
 @dataclasses.dataclass(frozen=True)
 class SourceCounts:
-    """What one transfer source gave: its path (or the task's train file), examples labelled, of which with a
-    gold label, and the rows skipped by reason."""
+    """What one transfer source gave: its path (or the task's train file), records labelled (examples, or
+    SQuAD's windows), of which with a gold label, and the rows skipped (or repaired) by reason."""
 
     path: str
     examples: int = 0
@@ -60,7 +72,7 @@ class LabelsMetadata:
     evaluation)."""
 
     task: str
-    labels: tuple[str, ...]
+    labels: tuple[str, ...]  # output order; empty for regression and SQuAD
     teacher: Mapping[str, object]
     student: Mapping[str, object]
     sources: tuple[SourceCounts, ...]
@@ -70,10 +82,6 @@ class LabelsMetadata:
     run: Mapping[str, object]
     format: str = LABELS_FORMAT
     format_version: int = LABELS_FORMAT_VERSION
-
-    @property
-    def regression(self) -> bool:
-        return not self.labels
 
     @property
     def num_examples(self) -> int:
@@ -86,7 +94,6 @@ class LabelsMetadata:
     def to_json(self) -> str:
         record = dataclasses.asdict(self)
         record["labels"] = list(self.labels)
-        record["regression"] = self.regression
         record["num_examples"], record["num_gold"] = self.num_examples, self.num_gold
         record["teacher_logits"] = "raw: the temperature is applied when a student trains"
         return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

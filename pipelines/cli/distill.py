@@ -140,6 +140,7 @@ def _label(args: argparse.Namespace, beam_args: list[str], task: Task, model: Ta
 
     from formats.distillation_labels import LABELS_METADATA_FILE, LABELS_PATTERN, LabelsMetadata
     from pipelines.cli.beam_command import check_output_writable, check_worker_readable, run_pipeline
+    from pipelines.distillation.classification import ClassificationLabelling, StudentVocab
     from pipelines.distillation.labelling import LabellingOptions, build_labelling
     from pipelines.output_folder import Output, StageRun, complete_files, run_identity
 
@@ -155,12 +156,13 @@ def _label(args: argparse.Namespace, beam_args: list[str], task: Task, model: Ta
                   "teacher_batch_size": args.teacher_batch_size, "skip_bad_rows": args.skip_bad_rows}
     train_file = posixpath.join(args.data_dir, task.files["train"])
     run = run_identity("distill-labels", parameters, _file_sizes([train_file, *paths]))
-    options = LabellingOptions(task, teacher, model.tokenizer, model.vocab_file, vocab_sha256, model.do_lower_case,
-                               args.max_seq_length, args.teacher_batch_size, run=run)
+    labelling = ClassificationLabelling(task, teacher, StudentVocab(model.tokenizer, model.vocab_file, vocab_sha256),
+                                        args.max_seq_length, args.teacher_batch_size)
+    options = LabellingOptions(labelling, args.teacher_batch_size, run=run)
     output = Output(labels_dir.rstrip("/"), LABELS_METADATA_FILE, (LABELS_PATTERN,), run)
     with StageRun("distill-labels", labels_dir, [output], args.overwrite, "--labels_dir") as stage:
         if stage.pending and not run_pipeline(beam_args, lambda pipeline: build_labelling(
-                pipeline, options, train[0], train[1], paths, stage.staging), "distill-labels"):
+                pipeline, options, train[0], train_file, train[1], paths, stage.staging), "distill-labels"):
             raise UsageError("no labels were made (only a Dataflow template was written); run the template, then "
                              "this command with --labels_dir")
     record, _ = complete_files(labels_dir, LABELS_METADATA_FILE, "labels folder")

@@ -88,7 +88,7 @@ def test_regression_distils_the_teachers_scores(tmp_path: Path) -> None:
     for name in ("eval_pearson", "eval_spearman"):
         assert results[f"teacher_{name}"] == pytest.approx(teacher_results[name], abs=1e-6)
     metadata = json.loads((out / "teacher_labels" / "metadata.json").read_text())
-    assert metadata["regression"] and set(metadata["teacher_gold_metrics"]) == {"mse"}
+    assert metadata["labels"] == [] and set(metadata["teacher_gold_metrics"]) == {"mse"}
     assert metadata["feature_spec"]["teacher_logits"]["shape"] == [1]
 
 
