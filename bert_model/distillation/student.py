@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +30,7 @@ _log = logging.getLogger(__name__)
 
 # Labels files are written in source order (the task's rows, then each transfer file); file interleaving and
 # this buffer mix them (the reference's 100 would leave long runs of one source).
-_SHUFFLE_BUFFER = 10_000
+SHUFFLE_BUFFER = 10_000
 
 
 def labels_parsing_spec(metadata: LabelsMetadata) -> dict[str, tf.io.FixedLenFeature]:
@@ -40,15 +40,19 @@ def labels_parsing_spec(metadata: LabelsMetadata) -> dict[str, tf.io.FixedLenFea
             for name, feature in metadata.feature_spec.items()}
 
 
-def examples_per_second(classifier: TextClassifier, examples: Sequence[InputExample]) -> float:
-    """Raw text to logits, in the classifier's batches: the first batch warms up (tracing, loading), the rest
-    are timed (all of them when there is only one)."""
-    warm = classifier.batch_size if len(examples) > classifier.batch_size else 0
-    classifier.logits(examples[:warm])
-    timed = examples[warm:]
+def labels_files(labels_dir: str, metadata: LabelsMetadata) -> list[str]:
+    """The records files that `metadata` lists in `labels_dir`, in source order."""
+    return [posixpath.join(labels_dir, name) for name in sorted(metadata.file_bytes) if name.endswith(".tfrecord")]
+
+
+def items_per_second(run: Callable[[slice], object], count: int, batch_size: int) -> float:
+    """How fast `run(part)` gets through `count` items in parts of `batch_size`: the first part warms up
+    (tracing, loading) and the rest are timed (all of them when there is only one part)."""
+    warm = batch_size if count > batch_size else 0
+    run(slice(0, warm))
     start = time.perf_counter()
-    classifier.logits(timed)
-    return len(timed) / max(time.perf_counter() - start, 1e-9)
+    run(slice(warm, count))
+    return (count - warm) / max(time.perf_counter() - start, 1e-9)
 
 
 class StudentRun:
@@ -69,13 +73,13 @@ class StudentRun:
     def train(self, labels_dir: str, metadata: LabelsMetadata) -> dict[str, float]:
         """Writes OUTPUT_DIR's description (`ClassifierRun.describe_model`), then trains on the records that
         `metadata` lists in `labels_dir`."""
-        paths = [posixpath.join(labels_dir, name) for name in sorted(metadata.file_bytes) if name.endswith(".tfrecord")]
+        paths = labels_files(labels_dir, metadata)
         self.classifier.describe_model()
         options = self.tuner.options
         _log.info("distilling on %d transfer examples (%d with gold labels, alpha %g, temperature %g): %d steps of "
                   "%d x %d", metadata.num_examples, metadata.num_gold, self.alpha, self.temperature,
                   options.train_steps, options.batch_size, options.accumulation_steps)
-        return self.classifier.train_on_records(paths, labels_parsing_spec(metadata), _SHUFFLE_BUFFER)
+        return self.classifier.train_on_records(paths, labels_parsing_spec(metadata), SHUFFLE_BUFFER)
 
     def evaluate(self, examples: list[InputExample], batch_size: int, teacher: TextClassifier) -> dict[str, float]:
         """OUTPUT_DIR/eval_results.json as `finetune classify` writes it, plus the teacher's metrics on the same
@@ -90,7 +94,8 @@ class StudentRun:
                         for name, value in task_metrics(task.name, gold, predictions, task.is_regression).items()})
         student = ModelClassifier(self.tuner.model, task, self.classifier.tokenizer, self.classifier.max_seq_length,
                                   teacher.batch_size)
-        teacher_speed, student_speed = examples_per_second(teacher, examples), examples_per_second(student, examples)
+        teacher_speed, student_speed = (items_per_second(lambda part: model.logits(examples[part]), len(examples),
+                                                         model.batch_size) for model in (teacher, student))
         results.update(teacher_examples_per_second=teacher_speed, student_examples_per_second=student_speed,
                        student_speedup=student_speed / teacher_speed, temperature=self.temperature, alpha=self.alpha)
         path = posixpath.join(self.classifier.output_dir, EVAL_RESULTS)

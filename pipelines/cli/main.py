@@ -120,6 +120,8 @@ def failure_line(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:  # a command may accept another form of its task (distill --task=squad)
+        argv = getattr(command_module(argv[0]), "task_argv", lambda same: same)(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

@@ -39,7 +39,7 @@ def test_distil_evaluate_predict_export_and_rerun(sst2_teacher: Path, tmp_path: 
     assert cli.main([*flags, "--do_train", "--do_eval", "--do_predict", "--alpha=0.5", "--temperature=3",
                      "--export_dir", str(tmp_path / "export")]) == 0
     printed = capsys.readouterr().out
-    assert "98 examples labelled by the teacher (96 with gold labels, 1 transfer files)" in printed
+    assert "98 records labelled by the teacher (96 with gold labels, 1 transfer files)" in printed
 
     # 98 labelled examples / 16 = 6 steps; OUTPUT_DIR describes the student as a fine-tuned classifier.
     assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-6")
