@@ -96,10 +96,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                       "student_vocab_sha256": student_sha256, "student_do_lower_case": model.do_lower_case,
                       **{name: getattr(windows, name) for name in ("max_seq_length", "doc_stride", "max_query_length")},
                       "version_2_with_negative": args.version_2_with_negative}
-        skipped = {"answer text not at answer_start": inputs.read_stats.skipped_answer_mismatch}
+        mismatched = inputs.read_stats.skipped_answer_mismatch
+        skipped = {"answer text not at answer_start": mismatched} if mismatched else {}
         labels_dir, metadata = make_labels(args, beam_args, labelling, parameters,
-                                           (inputs.train_examples, args.train_file, {k: v for k, v in skipped.items() if v}),
-                                           paths, teacher.location)
+                                           (inputs.train_examples, args.train_file, skipped), paths, teacher.location)
     try:
         strategy = make_strategy(args)
         # The steps follow the windows labelled: each is a training record.
@@ -121,8 +121,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                  args.predict_batch_size, load_span_teacher(teacher, args.predict_batch_size))
         summary.append(f"predicted {len(inputs.predict_examples)} questions")
         if scores:
-            summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f} (teacher {scores['teacher_exact']:.2f}, "
-                           f"{scores['teacher_f1']:.2f}), student {scores['student_speedup']:.1f}x the teacher's speed")
+            summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f} (teacher "
+                           f"{scores['teacher_exact']:.2f}, {scores['teacher_f1']:.2f}), student "
+                           f"{scores['student_speedup']:.1f}x the teacher's speed")
     if args.export_dir:
         from bert_model.squad.export import export_squad
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import re
 
 import apache_beam

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_model.distillation.loss import distillation_loss
+from bert_model.distillation.loss import distillation_loss, span_distillation_loss
 
 
 def _softmax(values: list[float]) -> list[float]:
@@ -65,3 +65,18 @@ def test_regression_loss_is_squared_errors() -> None:
 def test_settings_out_of_range_are_refused(temperature: float, alpha: float) -> None:
     with pytest.raises(ValueError):
         distillation_loss(False, temperature, alpha)
+
+
+def test_span_loss_averages_the_start_and_end_terms() -> None:
+    # Two windows of four positions; the first has a gold span (1, 2), the second is unlabeled transfer.
+    start, end = [[0.5, 2.0, -1.0, 0.0], [1.0, 1.0, 0.0, -2.0]], [[0.0, 0.3, 1.5, -0.5], [2.0, -1.0, 0.5, 0.5]]
+    teacher_start, teacher_end = [[0.0, 3.0, -2.0, 0.0], [0.2, 1.5, 0.1, -1.0]], [[-1.0, 0.0, 2.5, 0.0],
+                                                                                 [1.0, 0.0, 0.0, 1.0]]
+    features = {"teacher_start_logits": tf.constant(teacher_start), "teacher_end_logits": tf.constant(teacher_end),
+                "start_positions": tf.constant([1, 0]), "end_positions": tf.constant([2, 0]),
+                "has_label": tf.constant([1, 0])}
+    loss = span_distillation_loss(2.0, 0.4)({"start_logits": tf.constant(start), "end_logits": tf.constant(end)},
+                                           features)
+    expected = [(_by_hand(start[i], teacher_start[i], [1, 0][i], i == 0, 2.0, 0.4)
+                 + _by_hand(end[i], teacher_end[i], [2, 0][i], i == 0, 2.0, 0.4)) / 2 for i in range(2)]
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)

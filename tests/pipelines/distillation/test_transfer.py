@@ -70,7 +70,8 @@ def test_corpus_documents_give_sentences_or_consecutive_pairs(tmp_path: Path) ->
     book = (paths.DATA / "gutenberg").glob("*.txt")
     sentences = [line.strip() for line in next(iter(sorted(book))).read_text(encoding="utf-8", errors="replace")
                  .splitlines()[200:260] if line.strip()][:7]
-    path = write_documents(tmp_path / "documents-00000-of-00001.parquet", [sentences[:4], sentences[4:5], sentences[5:]])
+    path = write_documents(tmp_path / "documents-00000-of-00001.parquet",
+                           [sentences[:4], sentences[4:5], sentences[5:]])
     single, skipped = _read(path, get_task("cola"))
     assert [a for _, a, _, _ in single] == sentences and not skipped
     pairs, skipped = _read(path, get_task("mrpc"))
