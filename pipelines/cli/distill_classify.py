@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from bert_model.classification.run import TEST_RESULTS
     from bert_model.config import ConfigError
     from bert_model.distillation.student import StudentRun
-    from bert_model.distillation.teacher import TeacherError, describe_teacher, load_teacher
+    from bert_model.distillation.teacher import CHECKPOINT, TeacherError, describe_teacher, load_teacher
     from bert_model.progress import format_duration
     from vocab.tokenization import VocabError, case_mismatch
 
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         paths = transfer_paths(args, transfer_kind)
         student_vocab = StudentVocab(model.tokenizer, model.vocab_file, sha256_of(model.vocab_file))
         labelling = ClassificationLabelling(task, teacher, student_vocab, args.max_seq_length, args.teacher_batch_size)
-        weights = teacher.weights if teacher.kind == "checkpoint" else f"{teacher.location}/variables/variables"
+        weights = teacher.weights if teacher.kind == CHECKPOINT else f"{teacher.location}/variables/variables"
         parameters = {"task": task.name, "labels": list(task.labels), "teacher": teacher.describe(),
                       "teacher_weights_sha256": checkpoint_fingerprint(weights),
                       "student_vocab_sha256": student_vocab.sha256, "student_do_lower_case": model.do_lower_case,

@@ -41,6 +41,13 @@ def add_distillation_arguments(parser: argparse.ArgumentParser, teacher_help: st
 
 
 def check_distillation_settings(args: argparse.Namespace) -> None:
+    """UsageError for settings out of range, and for labelling flags without --do_train (they would do nothing)."""
+    if not args.do_train:
+        given = [flag for flag, value in (("--transfer_file", args.transfer_file), ("--labels_dir", args.labels_dir),
+                                          ("--overwrite", args.overwrite)) if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} used only with --do_train "
+                             "(the teacher labels data for training)")
     if args.temperature <= 0:
         raise UsageError(f"--temperature must be positive, got {args.temperature}")
     if not 0 <= args.alpha <= 1:

@@ -118,6 +118,7 @@ def test_refusals_name_what_to_change(sst2_teacher: Path, tmp_path: Path, capsys
         ([f"--transfer_file={tmp_path / 'nothing-*.txt'}"], "matches no file"),
         ([f"--transfer_file={gz}"], "give TSV/CSV transfer files uncompressed"),
         (["--teacher_batch_size=0"], "--teacher_batch_size must be at least 1"),
+        (["--nodo_train", "--do_eval", "--labels_dir=elsewhere"], "--labels_dir is used only with --do_train"),
     ]
     for extra, message in cases:
         with pytest.raises(SystemExit) as exit_info:
