@@ -84,7 +84,7 @@ def _bertprep(*argv: str) -> tuple[str, float]:
 def _pretrained_tiny(work: Path, steps: int) -> Path:
     """A BERT-Tiny pretrained on the English sample corpus: its `bertprep pretrain` OUTPUT_DIR."""
     out = work / "pretrained-tiny"
-    if (out / f"model.ckpt-{steps}.index").exists():
+    if (out / "bert_model.ckpt.index").exists():  # the weights a finished run exports
         return out
     books = sorted(str(path) for path in (DATA / "gutenberg").glob("*.txt")
                    if not re.search(r"spanish|chinese|dutch", path.name))
