@@ -3,25 +3,36 @@
 Beam's file sinks assign elements to shards and order them within a shard
 differently on every run; the design asks for byte-identical output whatever
 the runner or worker count. So each document goes to the shard its id hashes
-to, and a shard is written sorted by id. A shard is held in memory while it is
-written: choose --num_shards so shards stay around 100 MB (automatic by default).
+to, and a shard is written sorted by id, a row group of 1,000 documents at a
+time. The writer never holds a whole shard: up to `SORT_RUN_DOCUMENTS`
+documents are sorted in memory; a larger shard is spilled as sorted runs into
+the stage's work folder and merged while it is written, giving the same bytes.
 Each file is written under a temporary name and renamed into place when whole
 (pipelines.output_folder.Staging).
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
+import heapq
+import pickle
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from formats.corpus_files import CORPUS_STATS_FILE, DOCUMENTS_FILES, DOCUMENTS_SCHEMA, TEXT_FILES
 from pipelines.corpus.documents import Document
-from pipelines.output_folder import Staging, complete_files
+from pipelines.output_folder import Staging, complete_files, created
 
 _ROW_GROUP_ROWS = 1000
+# Documents sorted in memory at a time (a few hundred MB of text at most for Wikipedia's pages); a shard with more
+# is sorted in runs of this many, spilled and merged.
+SORT_RUN_DOCUMENTS = 20_000
 
 
 def corpus_documents(folder: str) -> tuple[dict, list[str]]:
@@ -48,20 +59,81 @@ def reference_text(docs: list[Document]) -> str:
     return "".join("\n".join(doc.sentences) + "\n\n" for doc in docs)
 
 
-def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: list[Document],
-                          text_output: bool) -> list[tuple[str, int]]:
-    """Writes one shard of the documents (Parquet, and reference-format text if `text_output`); returns
-    (path relative to the output, bytes) of each file."""
+def _sort_key(doc: Document) -> tuple:
     # Ids are unique in practice; the sentences only settle the order if they are not.
-    docs = sorted(docs, key=lambda doc: (doc.id, doc.sentences))
+    return doc.id, doc.sentences
+
+
+def _spill(run: list[Document], path: str) -> str:
+    """Writes a sorted run as pickled chunks of a row group each; returns its path."""
+    with created(path, CompressionTypes.UNCOMPRESSED) as handle:
+        for start in range(0, len(run), _ROW_GROUP_ROWS):
+            pickle.dump(run[start:start + _ROW_GROUP_ROWS], handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _read_run(path: str) -> Iterator[Document]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        while True:
+            try:
+                chunk = pickle.load(handle)
+            except EOFError:
+                return
+            yield from chunk
+
+
+def sorted_documents(docs: Iterable[Document], spill_prefix: str, run_documents: int = SORT_RUN_DOCUMENTS
+                     ) -> Iterator[Document]:
+    """`docs` in (id, sentences) order, holding at most `run_documents` of them (and a row group per run while
+    merging): a larger input is sorted in runs spilled to `spill_prefix`-N files, then merged."""
+    runs: list[str] = []
+    run: list[Document] = []
+    for doc in docs:
+        run.append(doc)
+        if len(run) == run_documents:
+            runs.append(_spill(sorted(run, key=_sort_key), f"{spill_prefix}-{len(runs)}"))
+            run = []
+    run.sort(key=_sort_key)
+    if not runs:
+        yield from run
+        return
+    yield from heapq.merge(*(_read_run(path) for path in runs), iter(run), key=_sort_key)
+    FileSystems.delete(runs)
+
+
+def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    chunk: list[Document] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: Iterable[Document],
+                          text_output: bool, run_documents: int = SORT_RUN_DOCUMENTS) -> list[tuple[str, int]]:
+    """Writes one shard of the documents (Parquet, and reference-format text if `text_output`) in id order, a
+    row group at a time; returns (path relative to the output, bytes) of each file."""
     documents = DOCUMENTS_FILES.name(shard, num_shards)
-    with staging.create(documents) as handle:
-        pq.write_table(documents_table(docs), handle, row_group_size=_ROW_GROUP_ROWS, compression="zstd")
+    text = TEXT_FILES.name(shard, num_shards) if text_output else None
+    ordered = sorted_documents(docs, staging.temporary(f"_sort/{documents}"), run_documents)
+    with staging.create(documents) as handle, \
+            (staging.create(text) if text else contextlib.nullcontext()) as text_handle:
+        writer = None
+        for chunk in _chunks(ordered, _ROW_GROUP_ROWS):
+            # One row group per call: the same bytes as pq.write_table(all rows, row_group_size=_ROW_GROUP_ROWS).
+            writer = writer or pq.ParquetWriter(handle, DOCUMENTS_SCHEMA, compression="zstd")
+            writer.write_table(documents_table(chunk))
+            if text_handle is not None:
+                text_handle.write(reference_text(chunk).encode("utf-8"))
+        if writer is None:  # an empty shard: as pq.write_table writes an empty table
+            pq.write_table(documents_table([]), handle, row_group_size=_ROW_GROUP_ROWS, compression="zstd")
+        else:
+            writer.close()
     written = [(documents, staging.publish(documents))]
-    if text_output:
-        text = TEXT_FILES.name(shard, num_shards)
-        with staging.create(text) as handle:
-            handle.write(reference_text(docs).encode("utf-8"))
+    if text:
         written.append((text, staging.publish(text)))
     return written
 
@@ -86,6 +158,6 @@ class WriteDocuments(beam.PTransform):
             {"docs": keyed, "shard": every_shard}
             | "GroupShards" >> beam.CoGroupByKey()
             | "WriteShard" >> beam.FlatMap(
-                lambda kv: write_documents_shard(staging, kv[0], num_shards, list(kv[1]["docs"]), text_output)
+                lambda kv: write_documents_shard(staging, kv[0], num_shards, kv[1]["docs"], text_output)
             )
         )

@@ -1,0 +1,65 @@
+"""The documents shard writer: a shard too large to sort in memory is sorted in spilled runs and merged into
+the same bytes as one sorted in memory, Parquet and reference text alike, without holding the shard."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipelines.corpus import document_writer
+from pipelines.corpus.document_writer import sorted_documents, write_documents_shard
+from pipelines.corpus.documents import Document
+from pipelines.output_folder import Staging
+from tests.support.paths import DATA
+
+
+def _documents(count: int) -> list[Document]:
+    """Documents of real sentences (a Gutenberg book's lines), in a shuffled order; two share an id."""
+    lines = [line.strip() for line in (DATA / "gutenberg" / "pg2701-moby-dick-2008-excerpt.txt").read_text(
+        encoding="utf-8").splitlines() if line.strip()]
+    docs = [Document(f"gutenberg:{i % (count - 1)}", "gutenberg:books", "book.txt", title=f"part {i}",
+                     language="en", sentences=tuple(lines[i % len(lines): i % len(lines) + 1 + i % 4]))
+            for i in range(count)]
+    random.Random(7).shuffle(docs)
+    return docs
+
+
+def _write(folder: Path, docs, run_documents: int) -> dict[str, bytes]:
+    staging = Staging(str(folder), str(folder / ".work"))
+    written = write_documents_shard(staging, 0, 1, iter(docs), True, run_documents)
+    return {name: (folder / name).read_bytes() for name, _ in written}
+
+
+def test_spilled_runs_give_the_bytes_of_an_in_memory_sort(tmp_path: Path) -> None:
+    docs = _documents(2_345)
+    whole = _write(tmp_path / "whole", docs, run_documents=10_000)
+    spilled = _write(tmp_path / "spilled", docs, run_documents=300)
+    assert sorted(whole) == ["documents-00000-of-00001.parquet", "text/part-00000-of-00001.txt"]
+    assert whole == spilled
+    table = pq.read_table(tmp_path / "spilled" / "documents-00000-of-00001.parquet")
+    ids = table.column("id").to_pylist()
+    assert len(ids) == 2_345 and ids == sorted(ids)
+    assert pq.ParquetFile(tmp_path / "spilled" / "documents-00000-of-00001.parquet").metadata.num_row_groups == 3
+    assert not list((tmp_path / "spilled" / ".work" / "_sort").iterdir())  # the runs are gone once merged
+
+
+def test_a_large_shard_is_held_a_run_at_a_time(tmp_path: Path) -> None:
+    """1,050 documents in runs of 100: ten sorted runs of 100 go to files, the last 50 stay in memory, and the
+    files are read back a row group at a time while merging, then removed."""
+    docs = _documents(1_050)
+    ordered = sorted_documents(iter(docs), str(tmp_path / "run"), run_documents=100)
+    first = next(ordered)
+    runs = sorted(tmp_path.glob("run-*"), key=lambda path: int(path.name.split("-")[1]))
+    assert len(runs) == 10
+    for path in runs:
+        run = list(document_writer._read_run(str(path)))
+        assert len(run) == 100 and run == sorted(run, key=lambda doc: (doc.id, doc.sentences))
+    assert [first, *ordered] == sorted(docs, key=lambda doc: (doc.id, doc.sentences))
+    assert not list(tmp_path.glob("run-*"))
+
+
+def test_an_empty_shard_is_an_empty_table(tmp_path: Path) -> None:
+    written = _write(tmp_path, [], run_documents=10)
+    assert pq.read_table(tmp_path / "documents-00000-of-00001.parquet").num_rows == 0
+    assert written["text/part-00000-of-00001.txt"] == b""
