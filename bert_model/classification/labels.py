@@ -39,6 +39,13 @@ def write_labels(labels: TaskLabels, folder: str) -> str:
     return path
 
 
+def copy_vocab(vocab_file: str, folder: str) -> None:
+    """Copies the vocab a model reads to FOLDER/vocab.txt (nothing to do when it is that file already)."""
+    target = posixpath.join(folder, VOCAB_FILE)
+    if posixpath.normpath(vocab_file) != posixpath.normpath(target):
+        tf.io.gfile.copy(vocab_file, target, overwrite=True)
+
+
 def read_labels(folder: str) -> TaskLabels | None:
     """FOLDER/labels.json, or None where the folder has none."""
     path = posixpath.join(folder, LABELS_FILE)

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_model.classification.data import InputExample, Task, convert_examples
-from bert_model.classification.labels import VOCAB_FILE, TaskLabels, write_labels
+from bert_model.classification.labels import TaskLabels, copy_vocab, write_labels
 from bert_model.classification.metrics import task_metrics
 from bert_model.classification.model import BertClassifier, per_example_loss
 from bert_model.config import BertConfig, write_config_file
@@ -55,9 +55,7 @@ class ClassifierRun:
         write_config_file(self.config, self.output_dir)
         write_labels(TaskLabels(self.task.name, self.task.labels, self.tokenizer.do_lower_case, self.max_seq_length),
                      self.output_dir)
-        vocab = posixpath.join(self.output_dir, VOCAB_FILE)
-        if posixpath.normpath(self.vocab_file) != posixpath.normpath(vocab):
-            tf.io.gfile.copy(self.vocab_file, vocab, overwrite=True)
+        copy_vocab(self.vocab_file, self.output_dir)
 
     def train(self, examples: list[InputExample]) -> dict[str, float]:
         """Writes the files of `describe_model` and train.tf_record, then trains (`Finetuner.train`)."""
@@ -67,15 +65,7 @@ class ClassifierRun:
         write_records(path, features)
         _log.info("training on %d examples: %d steps of %d x %d", len(examples), self.tuner.options.train_steps,
                   self.tuner.options.batch_size, self.tuner.options.accumulation_steps)
-        return self.train_on_records([path], record_parsing_spec(features))
-
-    def train_on_records(self, paths: list[str], spec: dict[str, tf.io.FixedLenFeature],
-                         shuffle_buffer: int | None = None) -> dict[str, float]:
-        """Trains (`Finetuner.train`) on the records of `paths`, parsed with `spec` (`record_dataset`)."""
-        options = self.tuner.options
-        return self.tuner.train(lambda context: record_dataset(
-            paths, spec, options.batch_size, is_training=True, seed=options.seed, input_context=context,
-            shuffle_buffer=shuffle_buffer))
+        return self.tuner.train_on_records([path], record_parsing_spec(features))
 
     def _outputs(self, examples: list[InputExample], name: str,
                  batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -46,7 +46,7 @@ class SquadStudentRun:
         _log.info("distilling on %d windows (%d with gold spans, alpha %g, temperature %g): %d steps of %d x %d",
                   metadata.num_examples, metadata.num_gold, self.alpha, self.temperature, options.train_steps,
                   options.batch_size, options.accumulation_steps)
-        return self.squad.train_on_records(labels_files(labels_dir, metadata), labels_parsing_spec(metadata),
+        return self.tuner.train_on_records(labels_files(labels_dir, metadata), labels_parsing_spec(metadata),
                                            SHUFFLE_BUFFER)
 
     def predict(self, examples: list[SquadExample], gold: dict[str, list[str]], decoding: DecodingOptions,

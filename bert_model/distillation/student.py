@@ -79,7 +79,7 @@ class StudentRun:
         _log.info("distilling on %d transfer examples (%d with gold labels, alpha %g, temperature %g): %d steps of "
                   "%d x %d", metadata.num_examples, metadata.num_gold, self.alpha, self.temperature,
                   options.train_steps, options.batch_size, options.accumulation_steps)
-        return self.classifier.train_on_records(paths, labels_parsing_spec(metadata), SHUFFLE_BUFFER)
+        return self.tuner.train_on_records(paths, labels_parsing_spec(metadata), SHUFFLE_BUFFER)
 
     def evaluate(self, examples: list[InputExample], batch_size: int, teacher: TextClassifier) -> dict[str, float]:
         """OUTPUT_DIR/eval_results.json as `finetune classify` writes it, plus the teacher's metrics on the same

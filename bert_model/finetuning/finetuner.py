@@ -12,6 +12,7 @@ from bert_model.finetuning.head import HeadModel, LossFn
 from bert_model.finetuning.loop import FinetuningLoop
 from bert_model.finetuning.options import FinetuningOptions
 from bert_model.finetuning.prediction import Predictor
+from bert_model.finetuning.records import record_dataset
 from bert_model.finetuning.step import FinetuningStep
 from bert_model.training import build_training
 
@@ -56,6 +57,14 @@ class Finetuner:
         distribute_datasets_from_function: per-replica batches, repeated), saving every
         `save_checkpoints_steps` and at the end (`FinetuningLoop.train`)."""
         return self.loop.train(iter(self.strategy.distribute_datasets_from_function(dataset_fn)))
+
+    def train_on_records(self, paths: list[str], spec: dict[str, tf.io.FixedLenFeature],
+                         shuffle_buffer: int | None = None) -> dict[str, float]:
+        """`train` on the records of `paths` (`records.record_dataset`, parsed with `spec`, seeded)."""
+        options = self.options
+        return self.train(lambda context: record_dataset(
+            paths, spec, options.batch_size, is_training=True, seed=options.seed, input_context=context,
+            shuffle_buffer=shuffle_buffer))
 
     def predict(self, dataset: tf.data.Dataset) -> dict[str, np.ndarray]:
         """`Predictor.predict`: the model's outputs on the padded batches of `dataset`, fake rows removed."""

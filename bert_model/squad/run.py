@@ -11,7 +11,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
-from bert_model.classification.labels import VOCAB_FILE
+from bert_model.classification.labels import copy_vocab
 from bert_model.config import BertConfig, write_config_file
 from bert_model.finetuning import (
     Finetuner,
@@ -88,9 +88,7 @@ class SquadRun:
         windows = self.windows
         write_settings(SquadSettings(self.tokenizer.do_lower_case, windows.max_seq_length, windows.doc_stride,
                                      windows.max_query_length, self.version_2_with_negative), self.output_dir)
-        vocab = posixpath.join(self.output_dir, VOCAB_FILE)
-        if posixpath.normpath(self.vocab_file) != posixpath.normpath(vocab):
-            tf.io.gfile.copy(self.vocab_file, vocab, overwrite=True)
+        copy_vocab(self.vocab_file, self.output_dir)
 
     def train(self, examples: list[SquadExample]) -> dict[str, float]:
         """Writes the files of `describe_model` and train.tf_record (the examples shuffled with the seed, as
@@ -105,15 +103,7 @@ class SquadRun:
         write_records(path, arrays)
         _log.info("training on %d examples (%d features): %d steps of %d x %d", len(examples), len(features),
                   options.train_steps, options.batch_size, options.accumulation_steps)
-        return self.train_on_records([path], record_parsing_spec(arrays))
-
-    def train_on_records(self, paths: list[str], spec: dict[str, tf.io.FixedLenFeature],
-                         shuffle_buffer: int | None = None) -> dict[str, float]:
-        """Trains (`Finetuner.train`) on the records of `paths`, parsed with `spec` (`record_dataset`)."""
-        options = self.tuner.options
-        return self.tuner.train(lambda context: record_dataset(
-            paths, spec, options.batch_size, is_training=True, seed=options.seed, input_context=context,
-            shuffle_buffer=shuffle_buffer))
+        return self.tuner.train_on_records([path], record_parsing_spec(arrays))
 
     def predict(self, examples: list[SquadExample], gold: dict[str, list[str]], decoding: DecodingOptions,
                 batch_size: int) -> dict[str, float] | None:

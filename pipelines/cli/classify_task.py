@@ -10,6 +10,9 @@ from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
     from bert_model.classification.data import Task
+    from bert_model.classification.labels import TaskLabels
+    from bert_model.classification.model import BertClassifier
+    from pipelines.cli.training_flags import TaskModel
 
 
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,3 +54,21 @@ def classification_task(args: argparse.Namespace) -> Task:
     files = {"train": args.train_file, "dev": args.dev_file, "test": args.test_file}
     return column_task(args.data_dir, files, args.text_a_column, args.text_b_column, args.label_column,
                        args.labels.split(",") if args.labels else None, args.regression)
+
+
+def export_classifier_model(args: argparse.Namespace, classifier: BertClassifier, model: TaskModel,
+                            labels: TaskLabels) -> list[str]:
+    """--export_dir (a SavedModel taking raw text) and --export_transformers of a trained classifier; the
+    summary's words for what was written."""
+    from pipelines.cli.training_flags import export_to_transformers, finetuned_checkpoint
+
+    written = []
+    if args.export_dir:
+        from bert_model.classification.export import export_classifier
+
+        export_classifier(classifier, args.export_dir, model.vocab_file, labels)
+        written.append(f"exported {args.export_dir}")
+    if args.export_transformers:
+        written.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
+                                              model.do_lower_case, labels))
+    return written

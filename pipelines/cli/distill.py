@@ -10,6 +10,8 @@ import argparse
 import importlib
 from types import ModuleType
 
+from pipelines.cli.flags import add_task_parsers
+
 HELP = "distil a fine-tuned teacher into a smaller BERT (the miniatures' recipe): classify, squad"
 DESCRIPTION = (
     "Knowledge distillation as the BERT miniatures' authors recommend it: a fine-tuned teacher labels the task's "
@@ -43,11 +45,7 @@ def task_argv(argv: list[str]) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
-    for name in TASKS:
-        module = task_module(name)
-        module.add_arguments(tasks.add_parser(name, allow_abbrev=False, help=module.HELP,
-                                              description=module.DESCRIPTION))
+    add_task_parsers(parser, TASKS, task_module)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -9,7 +9,7 @@ import posixpath
 import time
 from typing import TYPE_CHECKING
 
-from pipelines.cli.classify_task import add_task_arguments, classification_task
+from pipelines.cli.classify_task import add_task_arguments, classification_task, export_classifier_model
 from pipelines.cli.distill_labels import (
     add_distillation_arguments,
     check_distillation_settings,
@@ -18,13 +18,7 @@ from pipelines.cli.distill_labels import (
     sha256_of,
     transfer_paths,
 )
-from pipelines.cli.training_flags import (
-    export_to_transformers,
-    finetuned_checkpoint,
-    finetuning_options,
-    make_strategy,
-    task_model,
-)
+from pipelines.cli.training_flags import finetuning_options, make_strategy, task_model
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
@@ -140,14 +134,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         student.classifier.predict(reports["test"][0], args.predict_batch_size)
         summary.append(f"wrote {posixpath.join(args.output_dir, TEST_RESULTS)}")
     labels = TaskLabels(task.name, task.labels, model.do_lower_case, args.max_seq_length)
-    if args.export_dir:
-        from bert_model.classification.export import export_classifier
-
-        export_classifier(student.tuner.model, args.export_dir, model.vocab_file, labels)
-        summary.append(f"exported {args.export_dir}")
-    if args.export_transformers:
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
-                                              model.do_lower_case, labels))
+    summary += export_classifier_model(args, student.tuner.model, model, labels)
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

@@ -15,14 +15,8 @@ from pipelines.cli.distill_labels import (
     sha256_of,
     transfer_paths,
 )
-from pipelines.cli.squad_task import add_squad_arguments, read_squad_inputs
-from pipelines.cli.training_flags import (
-    export_to_transformers,
-    finetuned_checkpoint,
-    finetuning_options,
-    make_strategy,
-    task_model,
-)
+from pipelines.cli.squad_task import add_squad_arguments, export_squad_model, read_squad_inputs
+from pipelines.cli.training_flags import finetuning_options, make_strategy, task_model
 from pipelines.errors import UsageError
 
 HELP = "a fine-tuned SQuAD model into a smaller BERT (the teacher's start/end logits per window)"
@@ -124,16 +118,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f} (teacher "
                            f"{scores['teacher_exact']:.2f}, {scores['teacher_f1']:.2f}), student "
                            f"{scores['student_speedup']:.1f}x the teacher's speed")
-    if args.export_dir:
-        from bert_model.squad.export import export_squad
-
-        export_squad(student.tuner.model, args.export_dir, model.vocab_file, model.do_lower_case, args.max_seq_length,
-                     args.max_query_length, args.max_answer_length, args.version_2_with_negative,
-                     args.null_score_diff_threshold)
-        summary.append(f"exported {args.export_dir}")
-    if args.export_transformers:
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
-                                              model.do_lower_case))
+    summary += export_squad_model(args, student.tuner.model, model)
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

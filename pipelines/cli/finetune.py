@@ -9,6 +9,7 @@ import argparse
 import importlib
 from types import ModuleType
 
+from pipelines.cli.flags import add_task_parsers
 from pipelines.errors import UsageError
 
 HELP = "fine-tune BERT on a downstream task (classify: GLUE-style classification and regression; squad: SQuAD 1.1/2.0)"
@@ -27,11 +28,7 @@ def task_module(name: str) -> ModuleType:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
-    for name in TASKS:
-        module = task_module(name)
-        module.add_arguments(tasks.add_parser(name, allow_abbrev=False, help=module.HELP,
-                                              description=module.DESCRIPTION))
+    add_task_parsers(parser, TASKS, task_module)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -5,15 +5,8 @@ import argparse
 import posixpath
 import time
 
-from pipelines.cli.classify_task import add_task_arguments, classification_task
-from pipelines.cli.training_flags import (
-    add_finetuning_arguments,
-    export_to_transformers,
-    finetuned_checkpoint,
-    finetuning_options,
-    make_strategy,
-    task_model,
-)
+from pipelines.cli.classify_task import add_task_arguments, classification_task, export_classifier_model
+from pipelines.cli.training_flags import add_finetuning_arguments, finetuning_options, make_strategy, task_model
 from pipelines.errors import UsageError
 
 HELP = "sentence (pair) classification and regression: GLUE tasks, XNLI, or your own TSV/CSV/JSONL"
@@ -77,14 +70,7 @@ def run(args: argparse.Namespace) -> int:
         classifier.predict(examples["test"], args.predict_batch_size)
         summary.append(f"wrote {posixpath.join(args.output_dir, TEST_RESULTS)}")
     labels = TaskLabels(task.name, task.labels, model.do_lower_case, args.max_seq_length)
-    if args.export_dir:
-        from bert_model.classification.export import export_classifier
-
-        export_classifier(tuner.model, args.export_dir, model.vocab_file, labels)
-        summary.append(f"exported {args.export_dir}")
-    if args.export_transformers:
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
-                                              model.do_lower_case, labels))
+    summary += export_classifier_model(args, tuner.model, model, labels)
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

@@ -4,15 +4,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from pipelines.cli.squad_task import add_squad_arguments, read_squad_inputs
-from pipelines.cli.training_flags import (
-    add_finetuning_arguments,
-    export_to_transformers,
-    finetuned_checkpoint,
-    finetuning_options,
-    make_strategy,
-    task_model,
-)
+from pipelines.cli.squad_task import add_squad_arguments, export_squad_model, read_squad_inputs
+from pipelines.cli.training_flags import add_finetuning_arguments, finetuning_options, make_strategy, task_model
 from pipelines.errors import UsageError
 
 HELP = "extractive question answering: SQuAD 1.1 and 2.0 JSON"
@@ -74,16 +67,7 @@ def run(args: argparse.Namespace) -> int:
         summary.append(f"predicted {len(inputs.predict_examples)} questions")
         if scores:
             summary.append(f"exact {scores['exact']:.2f}, f1 {scores['f1']:.2f}")
-    if args.export_dir:
-        from bert_model.squad.export import export_squad
-
-        export_squad(squad.tuner.model, args.export_dir, model.vocab_file, model.do_lower_case, args.max_seq_length,
-                     args.max_query_length, args.max_answer_length, args.version_2_with_negative,
-                     args.null_score_diff_threshold)
-        summary.append(f"exported {args.export_dir}")
-    if args.export_transformers:
-        summary.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
-                                              model.do_lower_case))
+    summary += export_squad_model(args, squad.tuner.model, model)
     summary.append(f"wall time {format_duration(time.perf_counter() - begin)}")
     print("; ".join(summary))
     return 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
@@ -127,3 +128,14 @@ def add_overwrite_argument(parser: argparse._ActionsContainer) -> None:
         help="replace the output of another run in the output folder: removes this stage's own files there "
         "(those its completion record lists and those named like them), nothing else. Without it such a folder "
         "is refused. An output already complete with the same parameters and inputs is kept and not redone")
+
+
+def add_task_parsers(parser: argparse.ArgumentParser, tasks: Iterable[str],
+                     task_module: Callable[[str], ModuleType]) -> None:
+    """One sub-parser per task (`finetune classify`, `distill squad`, …) under dest "task", each with the flags,
+    HELP and DESCRIPTION of its module."""
+    parsers = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in tasks:
+        module = task_module(name)
+        module.add_arguments(parsers.add_parser(name, allow_abbrev=False, help=module.HELP,
+                                                description=module.DESCRIPTION))

@@ -12,8 +12,10 @@ from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
     from bert_model.squad.data import ReadStats, SquadExample
+    from bert_model.squad.model import BertSquad
     from bert_model.squad.postprocess import DecodingOptions
     from bert_model.squad.run import WindowOptions
+    from pipelines.cli.training_flags import TaskModel
 
 
 def add_squad_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,3 +76,22 @@ def read_squad_inputs(args: argparse.Namespace, do_lower_case: bool) -> SquadInp
     predict_examples = (read_squad_examples(args.predict_file, False, args.version_2_with_negative,
                                             predict_articles)[0] if args.do_predict else [])
     return SquadInputs(windows, decoding, train_examples, read_stats, predict_examples, predict_articles)
+
+
+def export_squad_model(args: argparse.Namespace, squad: BertSquad, model: TaskModel) -> list[str]:
+    """--export_dir (a SavedModel taking a raw question and context) and --export_transformers of a trained SQuAD
+    model; the summary's words for what was written."""
+    from pipelines.cli.training_flags import export_to_transformers, finetuned_checkpoint
+
+    written = []
+    if args.export_dir:
+        from bert_model.squad.export import export_squad
+
+        export_squad(squad, args.export_dir, model.vocab_file, model.do_lower_case, args.max_seq_length,
+                     args.max_query_length, args.max_answer_length, args.version_2_with_negative,
+                     args.null_score_diff_threshold)
+        written.append(f"exported {args.export_dir}")
+    if args.export_transformers:
+        written.append(export_to_transformers(args, finetuned_checkpoint(args), model.config, model.vocab_file,
+                                              model.do_lower_case))
+    return written
