@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from vocab.unicode_classes import unicode_char_class
+from vocab.unicode_classes import BmpFastPattern, category_ranges, class_body
 
 __all__ = [
     "QualityThresholds",
@@ -78,27 +78,36 @@ _NO_SPACE_BLOCKS = (
     (0x1B000, 0x1B16F),  # Kana supplement / extended
     (0x20000, 0x3134F),  # CJK ext. B-G
 )
-_NO_SPACE_LETTER = re.compile(unicode_char_class(("L",), within=_NO_SPACE_BLOCKS) + "+")
+_NO_SPACE_LETTERS = category_ranges(("L",), within=_NO_SPACE_BLOCKS)
+_NO_SPACE_LETTER = BmpFastPattern(lambda below: f"[{class_body(_NO_SPACE_LETTERS, below)}]+")
 # A word in a space-delimited script: a run of anything that is not space,
 # punctuation, symbol, control or a no-space-script character (so digits and
 # combining marks, e.g. Devanagari vowel signs, stay inside the word). An
 # apostrophe between letters stays too: "don't" is one word, not "don" + "t".
-_WORD_CHAR = unicode_char_class(("Z", "P", "S", "C"), add=_NO_SPACE_BLOCKS).replace("[", "[^", 1)
-_WORD = re.compile(f"{_WORD_CHAR}+(?:['\u2019]{_WORD_CHAR}+)*")
+_WORD_SEPARATORS = category_ranges(("Z", "P", "S", "C"), add=_NO_SPACE_BLOCKS)
+
+
+def _word_pattern(below: int) -> str:
+    char = f"[^{class_body(_WORD_SEPARATORS, below)}]"
+    return f"{char}+(?:['\u2019]{char}+)*"
+
+
+_WORD = BmpFastPattern(_word_pattern)
 # Letters in the broad sense: combining marks are part of the letters of
 # Indic, Arabic, Hebrew ... text and must not count as "non-letters".
-_LETTERS = re.compile(unicode_char_class(("L", "M")) + "+")
+_LETTER_RANGES = category_ranges(("L", "M"))
+_LETTERS = BmpFastPattern(lambda below: f"[{class_body(_LETTER_RANGES, below)}]+")
 _WHITESPACE = re.compile(r"\s+")
 
 
 def _no_space_letters(text: str) -> int:
-    return len(text) - len(_NO_SPACE_LETTER.sub("", text))
+    return len(text) - len(_NO_SPACE_LETTER.on(text).sub("", text))
 
 
 def count_words(text: str) -> int:
     """Words in `text`: runs between spaces/punctuation, plus one per Han,
     kana, Thai (Lao, Myanmar, Khmer) letter."""
-    return len(_WORD.findall(text)) + _no_space_letters(text)
+    return len(_WORD.on(text).findall(text)) + _no_space_letters(text)
 
 
 def text_drop_reason(text: str, thresholds: QualityThresholds) -> str | None:
@@ -106,11 +115,11 @@ def text_drop_reason(text: str, thresholds: QualityThresholds) -> str | None:
     non_space = len(_WHITESPACE.sub("", text))
     if non_space == 0:
         return EMPTY
-    words = _WORD.findall(text)
+    words = _WORD.on(text).findall(text)
     no_space_letters = _no_space_letters(text)
     if len(words) + no_space_letters < thresholds.min_words:
         return TOO_SHORT
-    letters = len(text) - len(_LETTERS.sub("", text))
+    letters = len(text) - len(_LETTERS.on(text).sub("", text))
     if (non_space - letters) / non_space > thresholds.max_non_letter_ratio:
         return TOO_MANY_NON_LETTERS
     # Word length only means something where spaces delimit words; in
