@@ -19,10 +19,10 @@ from typing import Any
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
 from spacy.util import compile_infix_regex
 
 from pipelines.corpus.normalization import CJK_CHARS
+from pipelines.corpus.sentence_starts import SentenceStarts
 
 __all__ = ["spacy_language", "SentenceSegmenter", "MAX_CHUNK_CHARS", "cut_text"]
 
@@ -78,7 +78,7 @@ def spacy_language(language: str) -> str:
     if not re.fullmatch("[a-z]{2,3}", base) or base in _CJK_LANGUAGES:
         return MULTI_LANGUAGE
     try:
-        spacy.blank(base)
+        _blank_pipeline(base)
     except ImportError:
         # No such language in spaCy, or it needs a package we do not ship
         # (ko: mecab-ko, th: PyThaiNLP, vi: pyvi, ...).
@@ -91,7 +91,10 @@ def _add_cjk_infixes(nlp: Language) -> None:
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
+@functools.cache
 def _blank_pipeline(code: str) -> Language:
+    # One per language and process: building one (its tokenizer's rules and regexes) takes up to a second, and
+    # the language check above builds it anyway. Segmenters only read it.
     nlp = spacy.blank(code)
     # Every language gets the CJK rules: quoted Chinese or Japanese inside
     # an English or Korean article must split the same way.
@@ -189,17 +192,20 @@ class SentenceSegmenter:
         self.model = model
         self.batch_size = batch_size
         self._pipelines: dict[str, Language] = {}
+        self._sentence_starts: dict[str, SentenceStarts] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # spaCy pipelines are large and not meant to be pickled; each
         # worker rebuilds its own on first use.
         state = self.__dict__.copy()
         state["_pipelines"] = {}
+        state["_sentence_starts"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._pipelines = {}
+        self._sentence_starts = {}
 
     @property
     def loaded_pipelines(self) -> Mapping[str, Language]:
@@ -219,32 +225,38 @@ class SentenceSegmenter:
         return self.segment_many(language, [text])[0]
 
     def segment_many(self, language: str, texts: Sequence[str]) -> list[list[str]]:
-        """Sentences of each text, all texts in `language`. All paragraphs go
-        through one `nlp.pipe` stream so that batching spans documents;
-        a sentence never crosses a paragraph boundary."""
-        owners: list[int] = []
+        """Sentences of each text, all texts in `language`; a sentence never crosses a paragraph boundary.
 
-        def pieces() -> Iterator[str]:
-            for index, text in enumerate(texts):
-                for paragraph in _PARAGRAPH_BREAK.split(text):
-                    if paragraph.strip():
-                        for chunk in cut_text(paragraph):
-                            owners.append(index)
-                            yield chunk
-
-        results: list[list[str]] = [[] for _ in texts]
+        The rule-based sentencizer's sentences come from `SentenceStarts`, which tokenizes only the words that
+        can move a boundary; pieces it does not take (irregular spacing) and trained pipelines go through one
+        `nlp.pipe` stream, so that batching spans documents."""
+        pieces = [(index, chunk) for index, text in enumerate(texts)
+                  for paragraph in _PARAGRAPH_BREAK.split(text) if paragraph.strip()
+                  for chunk in cut_text(paragraph)]
         nlp = self._pipeline(language)
         # A trained parser/senter already handles what the merge repairs.
-        merge_continuations = self.model is None
-        # nlp.pipe reads ahead of what it yields; owners grows in the same
-        # order as the pieces, so the n-th doc belongs to owners[n].
-        for position, doc in enumerate(nlp.pipe(pieces(), batch_size=self.batch_size)):
-            results[owners[position]].extend(_sentences(doc, merge_continuations))
+        rule_based = self.model is None
+        starts = self._starts(language, nlp) if rule_based else None
+        spans = [starts.spans(piece) if starts else None for _, piece in pieces]
+        docs = nlp.pipe((piece for (_, piece), known in zip(pieces, spans) if known is None),
+                        batch_size=self.batch_size)
+        results: list[list[str]] = [[] for _ in texts]
+        for (owner, piece), known in zip(pieces, spans):
+            if known is None:
+                known = [(sentence.start_char, sentence.end_char) for sentence in next(docs).sents]
+            results[owner].extend(_sentences(piece, known, rule_based))
         return results
 
+    def _starts(self, language: str, nlp: Language) -> SentenceStarts:
+        key = spacy_language(language)
+        starts = self._sentence_starts.get(key)
+        if starts is None:
+            starts = self._sentence_starts[key] = SentenceStarts(nlp)
+        return starts
 
-def _sentences(doc: Doc, merge_continuations: bool) -> list[str]:
-    """Stripped, non-empty sentence texts of `doc`.
+
+def _sentences(text: str, spans: Sequence[tuple[int, int]], merge_continuations: bool) -> list[str]:
+    """Stripped, non-empty sentence texts of `text`, given the (start, end) offsets of its sentences.
 
     With `merge_continuations`, a piece the sentencizer split off is glued
     back to the sentence before when it plainly continues it: the
@@ -255,20 +267,18 @@ def _sentences(doc: Doc, merge_continuations: bool) -> list[str]:
     a particle (「窓を開けてくれる？」などと…), so a piece starting with
     hiragana right after a closing bracket continues too.
     """
-    spans: list[list[int]] = []
-    text = doc.text
-    previous = None
-    for sentence in doc.sents:
-        start, end = sentence.start_char, sentence.end_char
+    merged: list[list[int]] = []
+    previous = None  # the sentence before, merged or not
+    for start, end in spans:
         if merge_continuations and previous is not None:
             first = text[start:end].lstrip()[:1]
-            last = previous.text.rstrip()[-1:]
+            last = text[previous[0]:previous[1]].rstrip()[-1:]
             if first.islower() or (
                 first and "\u3041" <= first <= "\u309f" and last and last in _CJK_CLOSERS
             ):
-                spans[-1][1] = end
-                previous = sentence
+                merged[-1][1] = end
+                previous = start, end
                 continue
-        spans.append([start, end])
-        previous = sentence
-    return [s for s in (text[start:end].strip() for start, end in spans) if s]
+        merged.append([start, end])
+        previous = start, end
+    return [s for s in (text[start:end].strip() for start, end in merged) if s]
