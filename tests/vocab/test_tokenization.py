@@ -5,10 +5,13 @@ every comparison checks both the BasicTokenizer output (sensitive to casing
 and punctuation even where the uncased vocab maps a word to [UNK]) and the
 FullTokenizer output. Text: the repo's own Gutenberg and Wikipedia samples,
 hand-picked edge cases, every Unicode code point in a few contexts, and a
-seeded random mix of scripts.
+seeded random mix of scripts. Every comparison runs on both paths: the compiled
+loop (vocab/_wordpiece.c) and the pure-Python one used without a C compiler.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import pathlib
 import pickle
 import random
@@ -25,16 +28,28 @@ from pipelines.corpus.readers.gutenberg import decode_book  # noqa: E402
 from tests.support.paths import DATA  # noqa: E402
 from tests.support.reference_bert import import_reference_tokenization  # noqa: E402
 from vocab import tokenization  # noqa: E402
-from vocab.tokenization import (  # noqa: E402
-    BasicTokenizer,
-    FullTokenizer,
-    VocabError,
-    WordpieceTokenizer,
-    load_vocab,
-)
+from vocab.tokenization import BasicTokenizer, FullTokenizer, VocabError, WordpieceTokenizer, load_vocab  # noqa: E402
 
 VOCAB = str(DATA / "vocab" / "bert-base-uncased-vocab.txt")
-CASES = [pytest.param(True, id="uncased"), pytest.param(False, id="cased")]
+PATHS = ["compiled", "python"]
+
+
+@contextlib.contextmanager
+def on_path(path: str):
+    """Tokenizers built inside use the compiled loop, or the pure-Python path as without a C compiler."""
+    if path == "compiled":
+        assert tokenization._compiled is not None  # built by setup.py here and in CI
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenization, "_compiled", None)
+        yield
+
+
+@pytest.fixture(params=PATHS)
+def code_path(request):
+    with on_path(request.param):
+        yield request.param
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +58,14 @@ def reference():
 
 
 class Pair:
-    """The reference and our tokenizer for one casing; `diff` compares them."""
+    """The reference and our tokenizer for one casing and path; `diff` compares them."""
 
-    def __init__(self, reference, lower: bool) -> None:
+    def __init__(self, reference, lower: bool, path: str) -> None:
         self.ref = reference.FullTokenizer(VOCAB, do_lower_case=lower)
-        self.ours = FullTokenizer(VOCAB, do_lower_case=lower)
+        with on_path(path):
+            self.ours = FullTokenizer(VOCAB, do_lower_case=lower)
+        assert (self.ours._compiled_ids is not None) == (path == "compiled")
+        assert (self.ours.basic_tokenizer._compiled is not None) == (path == "compiled")
 
     def diff(self, text: str) -> tuple | None:
         """None when equal, else (text, reference tokens, ours)."""
@@ -57,16 +75,21 @@ class Pair:
             expected = self.ref.tokenize(text)
             got = self.ours.tokenize(text)
             if expected == got:
-                return None
+                ids = self.ref.convert_tokens_to_ids(expected)
+                got = self.ours.encode(text)
+                if ids == got:
+                    return None
+                expected = ids
         return text, expected, got
 
     def diffs(self, texts) -> list[tuple]:
         return [d for d in map(self.diff, texts) if d is not None]
 
 
-@pytest.fixture(scope="module", params=CASES)
+@pytest.fixture(scope="module", params=list(itertools.product([True, False], PATHS)),
+                ids=lambda p: f"{'uncased' if p[0] else 'cased'}-{p[1]}")
 def pair(request, reference) -> Pair:
-    return Pair(reference, request.param)
+    return Pair(reference, *request.param)
 
 
 def _report(diffs: list[tuple], total: int) -> str:
@@ -174,11 +197,11 @@ def test_edge_cases_match_reference(pair, text):
         ("\u2028x\u2029y", False, ["x", "y"]),  # str.split() whitespace
     ],
 )
-def test_basic_tokenizer_known_outputs(text, lower, expected):
+def test_basic_tokenizer_known_outputs(text, lower, expected, code_path):
     assert BasicTokenizer(do_lower_case=lower).tokenize(text) == expected
 
 
-def test_word_length_is_counted_after_basic_tokenization():
+def test_word_length_is_counted_after_basic_tokenization(code_path):
     uncased = FullTokenizer(VOCAB, do_lower_case=True)
     cased = FullTokenizer(VOCAB, do_lower_case=False)
     assert uncased.tokenize("a" * 200) != ["[UNK]"]
@@ -335,13 +358,66 @@ def test_wordpiece_real_vocab_matches_reference(reference):
         assert ours.tokenize(word) == ref.tokenize(word), word
 
 
-def test_small_cache_is_cleared_and_stays_correct(reference):
+def test_small_cache_is_cleared_and_stays_correct(reference, code_path):
     vocab = load_vocab(VOCAB)
     ours = WordpieceTokenizer(vocab=vocab, cache_size=5)
     ref = reference.WordpieceTokenizer(vocab=vocab)
     text = " ".join(_fuzz_texts(200))
     assert ours.tokenize(text) == ref.tokenize(text)
     assert len(ours._cache) <= 5
+    full = FullTokenizer.from_vocab(vocab, cache_size=5)
+    expected = reference.FullTokenizer(VOCAB).tokenize(text)
+    assert full.tokenize(text) == expected and full.encode(text) == full.convert_tokens_to_ids(expected)
+    assert len(full.wordpiece_tokenizer._cache) <= 5 and len(full._id_cache) <= 5
+
+
+def _random_vocab(rng: random.Random) -> list[str]:
+    """A small vocab whose entries share prefixes, so the greedy search often stops at a shorter entry."""
+    letters = "abcé中"
+    bodies = {"".join(rng.choice(letters) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(3, 30))}
+    tokens = [*tokenization.SPECIAL_TOKENS]
+    for body in sorted(bodies):
+        tokens.append(("##" + body) if rng.random() < 0.5 else body)
+    return tokens
+
+
+def test_greedy_longest_match_on_random_vocabs_matches_reference(reference, tmp_path, code_path):
+    rng = random.Random(99)
+    file = tmp_path / "vocab.txt"
+    for _ in range(60):
+        tokens = _random_vocab(rng)
+        file.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+        ref = reference.FullTokenizer(str(file), do_lower_case=False)
+        ours = FullTokenizer.from_vocab({token: i for i, token in enumerate(tokens)}, do_lower_case=False)
+        words = ["".join(rng.choice("abcé中") for _ in range(rng.randint(1, 12))) for _ in range(40)]
+        text = " ".join(words + ["#a", "a##b", "x" * 201, "é" * 200])
+        expected = ref.tokenize(text)
+        assert ours.tokenize(text) == expected, tokens
+        assert ours.encode(text) == ref.convert_tokens_to_ids(expected), tokens
+
+
+def test_compiled_and_python_paths_agree_on_words_and_ids():
+    texts = _fuzz_texts(500) + EDGE_CASES
+    outputs = []
+    for code_path in PATHS:
+        with on_path(code_path):
+            tokenizer = FullTokenizer(VOCAB)
+            basic = BasicTokenizer(do_lower_case=False)
+        outputs.append((
+            [tokenizer.encode_words(text) for text in texts],
+            tokenizer.encode_batch(texts),
+            tokenizer.tokenize_batch(texts),
+            [basic.tokenize(text) for text in texts],
+        ))
+    assert outputs[0] == outputs[1]
+
+
+def test_missing_unknown_token_raises_on_both_paths(code_path):
+    tokenizer = FullTokenizer.from_vocab({"a": 0, "##b": 1})
+    assert tokenizer.tokenize("ab x") == ["a", "##b", "[UNK]"]
+    assert tokenizer.encode("ab") == [0, 1]
+    with pytest.raises(KeyError):
+        tokenizer.encode("ab x")
 
 
 # --------------------------------------------------------------------------
@@ -410,7 +486,7 @@ def test_load_vocab_reads_through_tf_gfile():
 # --------------------------------------------------------------------------
 
 
-def test_batch_methods_equal_per_text():
+def test_batch_methods_equal_per_text(code_path):
     tokenizer = FullTokenizer(VOCAB)
     texts = _fuzz_texts(300) + EDGE_CASES
     expected = [tokenizer.tokenize(text) for text in texts]
@@ -421,7 +497,7 @@ def test_batch_methods_equal_per_text():
     assert tokenizer.tokenize_batch([]) == [] and tokenizer.encode_batch([]) == []
 
 
-def test_from_vocab_and_cache_size_survive_pickling():
+def test_from_vocab_and_cache_size_survive_pickling(code_path):
     tokenizer = FullTokenizer.from_vocab(load_vocab(VOCAB), do_lower_case=False, cache_size=7)
     texts = _fuzz_texts(50)
     expected = FullTokenizer(VOCAB, do_lower_case=False).tokenize_batch(texts)
@@ -441,7 +517,7 @@ def test_vocab_attributes_and_conversions(reference):
         ours.convert_tokens_to_ids(["not-a-token"])
 
 
-def test_bytes_input_like_reference(reference):
+def test_bytes_input_like_reference(reference, code_path):
     ours = FullTokenizer(VOCAB)
     ref = reference.FullTokenizer(VOCAB)
     data = "Café “quoted”".encode() + b"\xff\xfe broken"
@@ -451,7 +527,7 @@ def test_bytes_input_like_reference(reference):
 
 
 @pytest.mark.parametrize("lower", [True, False])
-def test_pickle_round_trip_is_small(lower):
+def test_pickle_round_trip_is_small(lower, code_path):
     tokenizer = FullTokenizer(VOCAB, do_lower_case=lower)
     fresh = len(pickle.dumps(tokenizer))
     texts = _fuzz_texts(300)
@@ -466,7 +542,7 @@ def test_pickle_round_trip_is_small(lower):
     assert clone.encode_batch(texts) == tokenizer.encode_batch(texts)
 
 
-def test_component_tokenizers_pickle():
+def test_component_tokenizers_pickle(code_path):
     vocab = {token: i for i, token in enumerate(SMALL_VOCAB)}
     wordpiece = WordpieceTokenizer(vocab=vocab)
     wordpiece.tokenize("unwanted running")
