@@ -6,23 +6,25 @@ next-sentence task. A trained pipeline (e.g. en_core_web_sm) can be named
 instead; it is then used for every language.
 
 The segmenter is pickled to Beam workers; its spaCy pipelines are built
-lazily on first use in the worker and are never pickled.
+lazily on first use in the worker and are never pickled. spaCy itself is
+imported there too, on first use: a launcher that only plans the job never
+loads it.
 """
 from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
-
-import spacy
-from spacy.language import Language
-from spacy.util import compile_infix_regex
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Any
 
 from pipelines.corpus.normalization import CJK_CHARS
 from pipelines.corpus.sentence_starts import SentenceStarts
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 __all__ = ["spacy_language", "SentenceSegmenter", "MAX_CHUNK_CHARS", "cut_text"]
 
@@ -63,6 +65,23 @@ _SENTENCE_END = re.compile(
 )
 
 
+def _spacy(rule_based: bool) -> ModuleType:
+    """spaCy, imported on first use. For the rule-based pipelines torch is hidden from that import: thinc,
+    spaCy's machine-learning layer, imports torch whenever it is installed (as it is next to transformers),
+    which costs each worker process 1.5-2 s of CPU for nothing a tokenizer and a sentencizer use. A trained
+    pipeline imports spaCy as it is; one that needs torch (spacy-transformers) must then be the first spaCy use
+    of its process, which a corpus job, using one kind of segmenter, always is."""
+    hide_torch = rule_based and "spacy" not in sys.modules and "torch" not in sys.modules
+    if hide_torch:
+        sys.modules["torch"] = None  # `import torch` raises ImportError, which thinc takes for "not installed"
+    try:
+        import spacy.util
+    finally:
+        if hide_torch:
+            del sys.modules["torch"]
+    return spacy
+
+
 @functools.lru_cache(maxsize=None)
 def spacy_language(language: str) -> str:
     """The spaCy language code to segment text in `language` (a wiki or ISO
@@ -88,14 +107,14 @@ def spacy_language(language: str) -> str:
 
 def _add_cjk_infixes(nlp: Language) -> None:
     infixes = list(nlp.Defaults.infixes or ()) + _CJK_INFIXES
-    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    nlp.tokenizer.infix_finditer = _spacy(rule_based=True).util.compile_infix_regex(infixes).finditer
 
 
 @functools.cache
 def _blank_pipeline(code: str) -> Language:
     # One per language and process: building one (its tokenizer's rules and regexes) takes up to a second, and
     # the language check above builds it anyway. Segmenters only read it.
-    nlp = spacy.blank(code)
+    nlp = _spacy(rule_based=True).blank(code)
     # Every language gets the CJK rules: quoted Chinese or Japanese inside
     # an English or Korean article must split the same way.
     _add_cjk_infixes(nlp)
@@ -104,7 +123,7 @@ def _blank_pipeline(code: str) -> Language:
 
 
 def _check_model_installed(model: str) -> None:
-    if spacy.util.is_package(model) or Path(model).exists():
+    if _spacy(rule_based=False).util.is_package(model) or Path(model).exists():
         return
     raise ValueError(_missing_model_message(model))
 
@@ -122,7 +141,7 @@ def _trained_pipeline(model: str) -> Language:
     """Load `model` with only the components that set sentence boundaries
     enabled (plus the embedding layers they listen to)."""
     try:
-        nlp = spacy.load(model)
+        nlp = _spacy(rule_based=False).load(model)
     except (OSError, ImportError) as error:
         raise ValueError(f"{_missing_model_message(model)} ({error})") from error
     names = nlp.component_names  # includes components disabled by default

@@ -27,10 +27,12 @@ Chinese or Japanese); elsewhere the caller runs the pipeline.
 from __future__ import annotations
 
 import re
-
-from spacy.language import Language
+from typing import TYPE_CHECKING
 
 from vocab.unicode_classes import BmpFastPattern, category_ranges, class_body
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 __all__ = ["SentenceStarts"]
 

@@ -324,3 +324,20 @@ def test_trained_model_runs_only_what_sets_boundaries(tmp_path, boundary_compone
         assert all("\n" not in sentence for sentence in result)
     copy = pickle.loads(pickle.dumps(segmenter))
     assert copy.segment("en", PRIDE) == sentences[0]
+
+
+def test_spacy_loads_on_first_use_and_without_torch_for_the_sentencizer():
+    # thinc imports torch whenever it is installed (it is, for the transformers tests): seconds per worker.
+    import subprocess
+    import sys
+    script = (
+        "import sys\n"
+        "from pipelines.corpus import pipeline\n"
+        "from pipelines.corpus.segmentation import SentenceSegmenter\n"
+        "print('spacy' in sys.modules)\n"
+        "print(SentenceSegmenter().segment('en', 'One here. Two there.'))\n"
+        "print('spacy' in sys.modules, 'torch' in sys.modules)\n"
+        "import torch\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["False", "['One here.', 'Two there.']", "True False"]
