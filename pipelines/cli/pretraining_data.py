@@ -9,7 +9,14 @@ from apache_beam.io.filesystems import FileSystems
 from formats.corpus_files import DOCUMENTS_FILES
 from formats.pretraining_data import METADATA_FILE, DatasetMetadata
 from pipelines import progress
-from pipelines.cli.beam_command import check_output_writable, check_worker_readable, run_pipeline, runner_name
+from pipelines.cli.beam_command import (
+    check_output_writable,
+    check_worker_readable,
+    direct_num_workers,
+    fn_api_runner,
+    run_pipeline,
+    runner_name,
+)
 from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_overwrite_argument, add_vocab_file_flag
 from pipelines.errors import UsageError
 from pipelines.output_folder import StageRun
@@ -153,6 +160,13 @@ def resolve_handoff(choice: str, beam_args: list[str]) -> str:
     return "files" if not runner or "direct" in runner else "shuffle"
 
 
+def resolve_spread(beam_args: list[str]) -> bool:
+    """Whether the documents are spread over the workers before tokenizing: not when the DirectRunner has
+    one worker (its default: the pipeline in this process)."""
+    runner = runner_name(beam_args)
+    return bool(runner and "direct" not in runner) or direct_num_workers(beam_args) != 1
+
+
 def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[str], vocab_path: str,
                    output: str, shard_files: tuple[str, ...] = ()) -> list[DatasetMetadata]:
     """Runs the stage; returns the metadata of every dataset written (none when only a template was written).
@@ -164,7 +178,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
     options = pretraining_options(args, output, vocab_path, sha256, input_stats)
     handoff = resolve_handoff(args.handoff, beam_args)
-    options = dataclasses.replace(options, inputs=sizes, shard_files=shard_files)
+    options = dataclasses.replace(options, inputs=sizes, shard_files=shard_files, spread=resolve_spread(beam_args))
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)
@@ -176,7 +190,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
                                    handoff=handoff, handoff_folder=handoff_folder if handoff == "files" else "")
         if pending and not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
                 pipeline, todo, tokenizer, parquet, text, stage.staging), "pretraining-data",
-                progress.corpus_totals(input_stats, inputs)):
+                progress.corpus_totals(input_stats, inputs), fn_api_runner(beam_args)):
             return []
     written = {folder: written_metadata(folder) for folder in folders.values()}
     for folder, metadata in written.items():

@@ -31,7 +31,9 @@ not per WordPiece, and Chinese words span several characters.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,6 +136,14 @@ def instance_seeds(round_seed: int, count: int, first: int = 0) -> np.ndarray:
     return random_words(np.array([round_seed], dtype=np.uint64), INSTANCE, count, first)[0] >> np.uint64(1)
 
 
+def round_instance_seeds(round_seeds: Sequence[int], counts: Sequence[int]) -> np.ndarray:
+    """instance_seeds(round_seeds[i], counts[i]) of every round i, back to back, in one numpy pass."""
+    counts = np.asarray(counts, dtype=np.int64)
+    firsts = np.repeat(np.cumsum(counts) - counts, counts)
+    rows = np.repeat(np.asarray(round_seeds, dtype=np.uint64), counts)
+    return random_words_at(rows, INSTANCE, np.arange(len(rows), dtype=np.int64) - firsts) >> np.uint64(1)
+
+
 def uniform(words):
     """Floats in [0, 1) from 64-bit words (their top 53 bits)."""
     return (np.asarray(words, dtype=np.uint64) >> np.uint64(11)) * (1.0 / (1 << 53))
@@ -151,25 +161,28 @@ class Chunk(NamedTuple):
 
 def plan_chunks(sentence_lengths: Sequence[int], max_num_tokens: int, short_seq_prob: float,
                 rng: random.Random) -> list[Chunk]:
-    """The reference's A/B split of one document for one round, without touching tokens."""
+    """The reference's A/B split of one document for one round, without touching tokens.
+
+    The reference adds sentences one at a time until the target is reached; here each chunk's last
+    sentence is found by bisecting the running token counts, with the same random draws in the same order.
+    """
     target = max_num_tokens
     if rng.random() < short_seq_prob:
         target = rng.randint(2, max_num_tokens)
+    ends = list(itertools.accumulate(sentence_lengths, initial=0))  # ends[i]: tokens before sentence i
     chunks = []
-    start, length, i, last = 0, 0, 0, len(sentence_lengths) - 1
-    while i <= last:
-        length += sentence_lengths[i]
-        if i == last or length >= target:
-            size = i + 1 - start
-            a_end = start + (rng.randint(1, size - 1) if size >= 2 else 1)
-            if size == 1 or rng.random() < 0.5:
-                length_a = sum(sentence_lengths[start:a_end])
-                chunks.append(Chunk(start, a_end, a_end, True, target - length_a))
-                i = a_end - 1  # the unused sentences are put back
-            else:
-                chunks.append(Chunk(start, a_end, i + 1, False, 0))
-            start, length = i + 1, 0
-        i += 1
+    start, last = 0, len(sentence_lengths) - 1
+    while start <= last:
+        # The first sentence at which the chunk holds `target` tokens, or the last one.
+        i = min(bisect.bisect_left(ends, ends[start] + target, start + 1) - 1, last)
+        size = i + 1 - start
+        a_end = start + (rng.randint(1, size - 1) if size >= 2 else 1)
+        if size == 1 or rng.random() < 0.5:
+            chunks.append(Chunk(start, a_end, a_end, True, target - (ends[a_end] - ends[start])))
+            start = a_end  # the unused sentences are put back
+        else:
+            chunks.append(Chunk(start, a_end, i + 1, False, 0))
+            start = i + 1
     return chunks
 
 

@@ -27,6 +27,9 @@ class PretrainingDataOptions:
     docs_per_range: int = DOCS_PER_RANGE  # documents a worker holds at once while pairing
     handoff: str = "shuffle"  # how shuffled data travels: see pipelines.pretraining.handoff
     handoff_folder: str = ""  # where "files" puts it (pipelines.pretraining.handoff.handoff_folder)
+    # Whether the documents are reshuffled before tokenizing, so that several workers share the reading's
+    # output; with one worker it would only copy every document once more.
+    spread: bool = True
     # The reference's --output_file: the one length's shards under these names, directly in `output` with
     # metadata.json beside them, instead of seqL/part-*.
     shard_files: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ donor's range, whose documents give the B segments (fulfil_requests).
 """
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -21,9 +22,9 @@ from pipelines.pretraining.instances import (
     Chunk,
     DocumentRun,
     TokenizedDocument,
-    instance_seeds,
     plan_chunks,
     random_words,
+    round_instance_seeds,
     span_index,
     stable_int,
 )
@@ -66,29 +67,34 @@ def _pair_document(document: TokenizedDocument, rank: int, rank_key: int, offset
                    counts: Counter) -> Iterator[tuple]:
     """Actual-next instances go into `batches`; the random-next chunks of every round come out as
     columns (donor ranks, requester rank keys, sizes, seeds, A begins, A ends, B target lengths), with
-    `offsets` the document's sentence ends in the range's DocumentRun."""
+    `offsets` the document's sentence ends in the range's DocumentRun. Chunks are planned round by round,
+    and handled with numpy once per length for all rounds together."""
     sentence_lengths = np.diff(document.offsets).tolist()
     others = num_documents - 1
     for length in options.lengths:
         size, base = length.max_seq_length, bases[length.max_seq_length]
+        plans, round_seeds = [], []
         for round_index in range(options.dupe_factor):
             round_seed = stable_int(options.seed, "plan", document.id, size, round_index)
-            plan = np.array(plan_chunks(sentence_lengths, length.max_num_tokens, length.short_seq_prob,
-                                        random.Random(round_seed)), dtype=np.int64).reshape(-1, len(Chunk._fields))
-            seeds = instance_seeds(round_seed, len(plan))
-            a_begin, a_end, b_end = offsets[plan[:, 0]], offsets[plan[:, 1]], offsets[plan[:, 2]]
-            actual = plan[:, 3] == 0
-            batches[size].add_pairs(seeds[actual], base + a_begin[actual], base + a_end[actual],
-                                    base + a_end[actual], base + b_end[actual], False)
-            wanted = ~actual
-            if others == 0:  # a corpus of one document
-                if wanted.any():
-                    counts[f"seq{size}_random_next_without_other_document"] += int(wanted.sum())
-                continue
-            donors = (random_words(seeds[wanted], DONOR_RANK, 1)[:, 0] % np.uint64(others)).astype(np.int64)
-            count = len(donors)
-            yield (donors + (donors >= rank), np.full(count, rank_key), np.full(count, size), seeds[wanted],
-                   a_begin[wanted], a_end[wanted], plan[wanted, 4])
+            plans.append(plan_chunks(sentence_lengths, length.max_num_tokens, length.short_seq_prob,
+                                     random.Random(round_seed)))
+            round_seeds.append(round_seed)
+        fields = itertools.chain.from_iterable(itertools.chain.from_iterable(plans))
+        plan = np.fromiter(fields, dtype=np.int64).reshape(-1, len(Chunk._fields))
+        seeds = round_instance_seeds(round_seeds, [len(chunks) for chunks in plans])
+        a_begin, a_end, b_end = offsets[plan[:, 0]], offsets[plan[:, 1]], offsets[plan[:, 2]]
+        actual = plan[:, 3] == 0
+        batches[size].add_pairs(seeds[actual], base + a_begin[actual], base + a_end[actual],
+                                base + a_end[actual], base + b_end[actual], False)
+        wanted = ~actual
+        if others == 0:  # a corpus of one document
+            if wanted.any():
+                counts[f"seq{size}_random_next_without_other_document"] += int(wanted.sum())
+            continue
+        donors = (random_words(seeds[wanted], DONOR_RANK, 1)[:, 0] % np.uint64(others)).astype(np.int64)
+        count = len(donors)
+        yield (donors + (donors >= rank), np.full(count, rank_key), np.full(count, size), seeds[wanted],
+               a_begin[wanted], a_end[wanted], plan[wanted, 4])
 
 
 def _request_batches(run: DocumentRun, columns: list[np.ndarray], starts: np.ndarray

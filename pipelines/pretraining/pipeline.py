@@ -108,6 +108,8 @@ class ReadPretrainingDocuments(beam.PTransform):
                 | "TextFiles" >> beam.Create(text_document_prefixes(self.text_files))
                 | "ReadBertText" >> beam.FlatMapTuple(bert_text_documents)
             )
+        if len(parts) == 1:
+            return parts[0]
         return tuple(parts) | "AllDocuments" >> beam.Flatten(pipeline=pipeline.pipeline)
 
 
@@ -145,12 +147,10 @@ class Tokenize(beam.PTransform):
         self.options, self.tokenizer = options, tokenizer
 
     def expand(self, documents):
-        tokenized = (
-            documents
-            | "SpreadDocuments" >> Spread(self.options.handoff, self.options.handoff_folder)
-            | "TokenizeDocuments" >> beam.ParDo(TokenizeDocuments(self.options, self.tokenizer))
-            .with_outputs(COUNTS, main="docs")
-        )
+        if self.options.spread:
+            documents = documents | "SpreadDocuments" >> Spread(self.options.handoff, self.options.handoff_folder)
+        tokenized = documents | "TokenizeDocuments" >> beam.ParDo(
+            TokenizeDocuments(self.options, self.tokenizer)).with_outputs(COUNTS, main="docs")
         return tokenized.docs, tokenized[COUNTS]
 
 
@@ -164,29 +164,67 @@ def _key_by_range(ref: DocumentRef, layout: Layout, seed: int) -> tuple[int, tup
     return layout.range_of(key), (key, ref)
 
 
+class _Totals(beam.CombineFn):
+    """DocumentRefs -> (documents, tokens)."""
+
+    def create_accumulator(self) -> tuple[int, int]:
+        return 0, 0
+
+    def add_input(self, totals: tuple[int, int], ref: DocumentRef) -> tuple[int, int]:
+        return totals[0] + 1, totals[1] + ref.num_tokens
+
+    def merge_accumulators(self, accumulators: Iterable[tuple[int, int]]) -> tuple[int, int]:
+        return tuple(map(sum, zip(*accumulators))) or (0, 0)
+
+    def extract_output(self, totals: tuple[int, int]) -> tuple[int, int]:
+        return totals
+
+
+class _RangeCounts(beam.CombineFn):
+    """(range, (rank key, DocumentRef)) pairs -> [(range, documents)] of every range holding any."""
+
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, counts: Counter, keyed: tuple[int, object]) -> Counter:
+        counts[keyed[0]] += 1
+        return counts
+
+    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
+        merged = Counter()
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts: Counter) -> list[tuple[int, int]]:
+        return sorted(counts.items())
+
+
 class Rank(beam.PTransform):
-    """DocumentRefs -> (range -> (rank key, DocumentRef), the Layout, every range's first dense rank): the
-    corpus-wide rank order, cut into ranges."""
+    """DocumentRefs -> (range -> (rank key, DocumentRef), the Layout and every range's first dense rank as
+    singleton views): the corpus-wide rank order, cut into ranges.
+
+    The two global combines run without Beam's default-injecting stages (a Create and a side input each):
+    an empty corpus gets the empty layout from the view's default.
+    """
 
     def __init__(self, options: PretrainingDataOptions) -> None:
         super().__init__()
         self.options = options
 
     def expand(self, documents):
-        layout = (
+        empty = make_layout((0, 0), self.options)
+        layout = AsSingleton(
             documents
-            | "DocumentsAndTokens" >> beam.Map(lambda ref: (1, ref.num_tokens))
-            | "SumTotals" >> beam.CombineGlobally(lambda pairs: tuple(map(sum, zip(*pairs))) or (0, 0))
-            | "Layout" >> beam.Map(make_layout, self.options)
-        )
-        keyed = documents | "KeyByRange" >> beam.Map(_key_by_range, AsSingleton(layout), self.options.seed)
-        starts = (
+            | "SumTotals" >> beam.CombineGlobally(_Totals()).without_defaults()
+            | "Layout" >> beam.Map(make_layout, self.options),
+            default_value=empty)
+        keyed = documents | "KeyByRange" >> beam.Map(_key_by_range, layout, self.options.seed)
+        # No default: only CreateInstances reads it, and an empty corpus gives it no range to process.
+        starts = AsSingleton(
             keyed
-            | "OnePerDocument" >> beam.Map(lambda kv: (kv[0], 1))
-            | "CountPerRange" >> beam.CombinePerKey(sum)
-            | "AllRanges" >> beam.combiners.ToList()
-            | "RangeStarts" >> beam.Map(range_starts, AsSingleton(layout))
-        )
+            | "CountPerRange" >> beam.CombineGlobally(_RangeCounts()).without_defaults()
+            | "RangeStarts" >> beam.Map(range_starts, layout))
         return keyed, layout, starts
 
 
@@ -305,11 +343,11 @@ class WriteDatasets(beam.PTransform):
     def expand(self, inputs):
         instances, *step_counts = inputs
         options, staging, vocab_size = self.options, self.staging, self.vocab_size
-        counts = (
+        counts = AsSingleton(  # {} for a run that read no document
             tuple(step_counts)
             | "AllCounts" >> beam.Flatten()
-            | "SumCounts" >> beam.CombineGlobally(sum_counts)
-        )
+            | "SumCounts" >> beam.CombineGlobally(sum_counts).without_defaults(),
+            default_value={})
         return (
             instances
             | "GroupShards" >> beam.GroupByKey()
@@ -317,7 +355,7 @@ class WriteDatasets(beam.PTransform):
             | "AllShards" >> beam.combiners.ToList()
             | "WriteMetadata" >> beam.FlatMap(
                 lambda shards, counts, layout: write_metadata(shards, counts, layout, options, vocab_size, staging),
-                AsSingleton(counts), self.layout)
+                counts, self.layout)
         )
 
 
@@ -337,6 +375,6 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, tok
     )
     keyed, layout, starts = documents | "Rank" >> Rank(options)
     instances, instance_counts = keyed | "MakeInstances" >> MakeInstances(
-        options, SpecialIds.from_vocab(tokenizer.vocab), AsSingleton(layout), AsSingleton(starts))
+        options, SpecialIds.from_vocab(tokenizer.vocab), layout, starts)
     return (instances, tokenize_counts, instance_counts) | "WriteDatasets" >> WriteDatasets(
-        options, staging, len(tokenizer.vocab), AsSingleton(layout))
+        options, staging, len(tokenizer.vocab), layout)

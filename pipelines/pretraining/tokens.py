@@ -104,18 +104,17 @@ class DocumentTokenizer:
         self.whole_word_mask = whole_word_mask
 
     def __call__(self, doc_id: str, sentences: Iterable[str]) -> TokenizedDocument | None:
-        pieces: list[list[int]] = []
         starts: list[list[bool]] = []
-        for sentence in sentences:
-            if self.whole_word_mask:
+        if self.whole_word_mask:
+            pieces: list[list[int]] = []
+            for sentence in sentences:
                 words, word_ids = self.tokenizer.encode_words(sentence)
                 ids = list(itertools.chain.from_iterable(word_ids))
                 if ids:
                     starts.append(_word_starts(sentence, words, word_ids))
-            else:
-                ids = self.tokenizer.encode(sentence)
-            if ids:
-                pieces.append(ids)
+                    pieces.append(ids)
+        else:  # a document's sentences in one call: the tokenizer's batch path amortizes its per-call work
+            pieces = [ids for ids in self.tokenizer.encode_batch(list(sentences)) if ids]
         if not pieces:
             return None
         offsets = np.zeros(len(pieces) + 1, dtype=np.int64)

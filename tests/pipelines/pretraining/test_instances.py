@@ -12,6 +12,7 @@ from pipelines.pretraining.instances import (
     instance_seeds,
     plan_chunks,
     random_words,
+    round_instance_seeds,
     truncations,
 )
 from pipelines.pretraining.tokens import DocumentTokenizer, check_vocab_case, chinese_word_continuations
@@ -149,6 +150,10 @@ def test_random_words_match_their_definition_and_look_uniform():
     assert [[_splitmix_value(int(s), 3, j) for j in range(5)] for s in seeds] == table.tolist()
     assert random_words(seeds, 3, 2, first=3).tolist() == table[:, 3:5].tolist()
     assert instance_seeds(99, 2, first=1).tolist() == [_splitmix_value(99, 9, j) >> 1 for j in (1, 2)]
+    rounds = [(2**62 + 7, 3), (5, 0), (99, 2)]
+    assert round_instance_seeds(*zip(*rounds)).tolist() == [
+        seed for round_seed, count in rounds for seed in instance_seeds(round_seed, count).tolist()]
+    assert round_instance_seeds([], []).tolist() == []
     bits = random_words(np.arange(2000, dtype=np.uint64), 1, 64)
     assert ((bits >> np.uint64(63)) == 1).mean() == pytest.approx(0.5, abs=0.01)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -12,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.cli.beam_command import fn_api_runner
 from pipelines.cli.main import main
-from pipelines.cli.pretraining_data import resolve_handoff
+from pipelines.cli.pretraining_data import resolve_handoff, resolve_spread
 from pipelines.corpus.document_writer import documents_table
 from pipelines.corpus.documents import Document
 from pipelines.output_folder import WORK_PREFIX, Staging, record_fields
@@ -28,6 +30,7 @@ from tests.support.pretraining_data import BOOKS, VOCAB, read_dataset
 from tests.support.reference_bert import import_reference
 
 MULTI = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
+THREADS = ["--direct_num_workers", "2", "--direct_running_mode", "multi_threading"]  # in this process: patchable
 
 
 def run_stage(output: Path, *flags: str, inputs: tuple[str, ...] = (f"bert-text:{BOOKS}",)) -> None:
@@ -162,11 +165,10 @@ def test_output_is_byte_identical_with_two_workers_and_either_handoff(tmp_path, 
         _same_files(books_output / folder, tmp_path / folder)
 
 
-def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypatch):
-    run_stage(tmp_path / "shuffle", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
-              "--handoff", "shuffle")
-    added: list[str] = []  # the type of every value handed off
-    closed: list[str] = []  # the files written
+def _record_handoffs(monkeypatch) -> tuple[list[str], list[str]]:
+    """(the type of every value handed off, the files written) of the runs that follow, a file per value."""
+    added: list[str] = []
+    closed: list[str] = []
     add, add_bytes, close = handoff.Spool.add, handoff.Spool.add_bytes, handoff.Spool.close
     monkeypatch.setattr(handoff, "SPOOL_BYTES", 1)  # a file per value
     monkeypatch.setattr(handoff, "BLOCK_BYTES", 2**12)  # blocks of a few documents
@@ -176,9 +178,16 @@ def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypat
                                                                         add_bytes(self, data))[1])
     monkeypatch.setattr(handoff.Spool, "close", lambda self: (closed.extend([self.path] if self.pending else []),
                                                               close(self)))
+    return added, closed
+
+
+def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypatch):
+    run_stage(tmp_path / "shuffle", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
+              "--handoff", "shuffle")
+    added, closed = _record_handoffs(monkeypatch)
     monkeypatch.setattr(shard_writer, "RECORDS_PER_CHUNK", 16)  # shards written in many chunks
     run_stage(tmp_path / "files", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
-              "--handoff", "files")
+              "--handoff", "files", *THREADS)
     work = f"{tmp_path / 'files'}/{WORK_PREFIX}pretraining-data-*/{handoff.FOLDER}/*"
     assert closed and all(fnmatch.fnmatch(path, work) for path in closed)
     kinds = Counter(added)
@@ -186,6 +195,33 @@ def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypat
     assert kinds["list"] > 1 and kinds["TokenizedDocument"] == 57 and kinds["RequestBatch"] > 3
     assert kinds["tuple"] == kinds["records"] > 6 and len(closed) == len(set(closed)) == len(added)
     _same_files(tmp_path / "shuffle" / "seq64", tmp_path / "files" / "seq64")
+
+
+def test_one_worker_tokenizes_the_documents_where_they_were_read(tmp_path, monkeypatch):
+    """No block of raw documents is handed off (nothing to spread over) and the shards are the same."""
+    run_stage(tmp_path / "spread", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "2", *THREADS)
+    added, _ = _record_handoffs(monkeypatch)
+    run_stage(tmp_path / "one", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "2")
+    kinds = Counter(added)
+    assert kinds["list"] == 0 and kinds["TokenizedDocument"] == 57 and kinds["RequestBatch"] > 3
+    _same_files(tmp_path / "spread" / "seq64", tmp_path / "one" / "seq64")
+
+
+def test_documents_are_spread_only_over_several_workers():
+    assert resolve_spread([]) is False
+    assert resolve_spread(["--runner", "DirectRunner", "--direct_num_workers", "1"]) is False
+    assert resolve_spread(MULTI) is True
+    assert resolve_spread(["--direct_num_workers", "0"]) is (os.cpu_count() > 1)  # one per core
+    assert resolve_spread(["--runner", "DataflowRunner"]) is True
+
+
+def test_the_direct_runner_is_replaced_by_the_fn_api_runner_in_batch_only():
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    assert isinstance(fn_api_runner([]), FnApiRunner)
+    assert isinstance(fn_api_runner(["--runner", "DirectRunner", *MULTI]), FnApiRunner)
+    assert fn_api_runner(["--streaming"]) is None
+    assert fn_api_runner(["--runner", "DataflowRunner"]) is None
 
 
 def test_handoff_auto_follows_the_runner():
