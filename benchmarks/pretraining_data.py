@@ -1,6 +1,7 @@
 """`bertprep pretraining-data` against the reference create_pretraining_data.py, side by side.
 
     python benchmarks/pretraining_data.py [--books benchmarks/data/gutenberg] [--scales 1,4] [--lengths 128:20]
+        [--repeats 1]
 
 Builds the 4.8 MB English input from eight books of benchmarks/data/gutenberg
 (benchmarks/make_bert_text.py), and for every scale k (the input repeated k
@@ -14,15 +15,19 @@ times) runs, one after the other on this machine:
 
 Every run uses dupe_factor 5, masked_lm_prob 0.15, seed 12345 and the BERT
 uncased vocab. Peak memory is each process's VmHWM from /proc (Linux only).
-Prints wall time, instances/s, the ratio to the reference, peak memory, and
-the statistics of both outputs (instances, tokens and masks per instance,
-random-next share).
+With --repeats N the four runs of a scale are made N times in turn (so that a
+busy spell of a shared machine falls on all of them), and each is reported by
+its median wall time and its largest peak memory. Prints wall time,
+instances/s, the ratio to the reference, peak memory, and the statistics of
+both outputs (instances, tokens and masks per instance, random-next share).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pathlib
+import statistics as stats_module
 import subprocess
 import sys
 import tempfile
@@ -100,6 +105,7 @@ def main() -> None:
                         help="folder holding the eight books of make_bert_text.BENCHMARK_BOOKS")
     parser.add_argument("--scales", default="1,4")
     parser.add_argument("--lengths", default="128:20")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each command per scale; medians reported")
     args = parser.parse_args()
     length, predictions = (int(x) for x in args.lengths.split(":"))
     vocab = str(ROOT / "tests" / "data" / "vocab" / "bert-base-uncased-vocab.txt")
@@ -127,12 +133,19 @@ def main() -> None:
             "bertprep 2 worker processes": (bertprep + ["--direct_num_workers", "2", "--direct_running_mode",
                                                         "multi_processing"], False, work / f"ours{scale}-w2"),
         }
+        measured: dict[str, list[tuple[float, int, int]]] = {name: [] for name in runs}
+        for repeat in range(args.repeats):
+            for name, (command, one_core, output) in runs.items():
+                if output is not None:  # a fresh folder each time: a complete output would be kept, not redone
+                    command = command + ["--input", f"bert-text:{text}", "--output", f"{output}/run{repeat}"]
+                measured[name].append(run_measured(command, one_core))
         results = {}
         for name, (command, one_core, output) in runs.items():
-            if output is not None:
-                command = command + ["--input", f"bert-text:{text}", "--output", str(output)]
-            wall, main_mb, worker_mb = run_measured(command, one_core)
-            files = [str(ref_out)] if output is None else sorted(str(p) for p in (output / f"seq{length}").glob("part-*"))
+            output = output and output / f"run{args.repeats - 1}"
+            wall = stats_module.median(run[0] for run in measured[name])
+            main_mb, worker_mb = (max(run[i] for run in measured[name]) for i in (1, 2))
+            files = [str(ref_out)] if output is None else sorted(
+                str(p) for p in (output / f"seq{length}").glob("part-*"))
             stats = statistics(files, predictions)
             results[name] = (wall, stats)
             rate = stats["instances"] / wall
@@ -141,6 +154,13 @@ def main() -> None:
                   f"{worker_mb if worker_mb else '-':>9}", flush=True)
         w1, w2 = results["bertprep 1 worker process"][0], results["bertprep 2 worker processes"][0]
         print(f"{'':>5} 2 workers vs 1: {w1 / w2:.2f}x")
+        if args.repeats > 1:
+            for name, runs_of in measured.items():
+                print(f"{'':>5} {name:<28} wall s of each run: " + ", ".join(f"{run[0]:.1f}" for run in runs_of))
+        shard_sets = {tuple(hashlib.sha256(path.read_bytes()).hexdigest()
+                            for path in sorted((output / f"run{repeat}" / f"seq{length}").glob("part-*")))
+                      for _, _, output in list(runs.values())[1:] for repeat in range(args.repeats)}
+        print(f"{'':>5} bertprep's shards identical in every run: {'yes' if len(shard_sets) == 1 else 'NO'}")
         for name in ("reference (1 core)", "bertprep in-process (1 core)"):
             stats = results[name][1]
             print(f"{'':>5} {name:<28} " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()))
