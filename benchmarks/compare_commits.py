@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,13 +38,20 @@ def checkout(revision: str) -> Path:
     return tree
 
 
-def timed_run(tree: Path, command: list[str], output_flag: str) -> float:
-    """Wall seconds of one run of the command from `tree`, into a fresh output folder."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(tree: Path, command: list[str], output_flag: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of the command from `tree`, into a fresh output folder. CPU seconds
+    (user + system, the command and its worker processes) change less than wall time when other jobs share
+    the machine."""
     with tempfile.TemporaryDirectory() as output:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         subprocess.run([sys.executable, "-m", "pipelines.cli", *command, output_flag, f"{output}/out"], cwd=tree,
                        env={**os.environ, "PYTHONPATH": str(tree)}, check=True, capture_output=True)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -55,13 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     command = [part for part in args.command if part != "--"]
     trees = {"base": checkout(args.base), "head": REPO}
-    times: dict[str, list[float]] = {name: [] for name in trees}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     for repeat in range(args.repeats):
         for name, tree in (trees.items() if repeat % 2 == 0 else reversed(trees.items())):
             times[name].append(timed_run(tree, command, args.output_flag))
-            print(f"run {repeat + 1} {name}: {times[name][-1]:.1f} s", flush=True)
-    base, head = statistics.median(times["base"]), statistics.median(times["head"])
-    print(f"median wall s: base {args.base} {base:.1f}, head {head:.1f}; head/base {head / base:.3f}")
+            wall, cpu = times[name][-1]
+            print(f"run {repeat + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+    for index, kind in enumerate(("wall", "CPU")):
+        base, head = (statistics.median(run[index] for run in times[name]) for name in ("base", "head"))
+        print(f"median {kind} s: base {args.base} {base:.1f}, head {head:.1f}; head/base {head / base:.3f}")
 
 
 if __name__ == "__main__":
