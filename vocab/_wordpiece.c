@@ -7,20 +7,28 @@
  * lines; tf_text's FastBertTokenizer differs on thousands (benchmarks/RESULTS.md). The same results as the
  * Python path are checked by tests/vocab/test_tokenization.py, which runs every comparison on both paths.
  *
- * Encoder(lower, normalize, isolated, lookup, ids, cache, cache_limit, longest, max_chars, unk_token)
+ * Text that is not all ASCII is cut into chunks at the reference's whitespace (str.isspace, less the
+ * controls its cleaning drops). The reference cleans, lowercases, decomposes and strips accents from each
+ * whitespace token on its own, so a chunk's words depend on the chunk alone: ASCII chunks are split here,
+ * other chunks' words come from a chunk cache, and the chunks it lacks go to `normalize` joined by spaces,
+ * in one call per text (a space is a starter for NFD and neither cased nor case-ignorable, and nothing
+ * lowercases or decomposes to a space, so the result splits back at its spaces into each chunk's form; where
+ * the count differs each chunk is normalized alone).
+ *
+ * Encoder(lower, normalize, isolated, lookup, ids, cache, chunks, cache_limit, max_chars, unk_token)
  *   lower:     lowercase ASCII text here (other text arrives lowercased from `normalize`)
  *   normalize: callable(str) -> str, the cleaning, lowercasing, NFD and accent passes, called for
  *              non-ASCII text only
  *   isolated:  bytes, a bitmap over all 0x110000 code points: characters that are a token of their own
  *              (punctuation, CJK)
  *   lookup:    dict piece -> value; a word's value tuple holds these values (token ids when `ids`, else the
- *              vocab's own strings)
- *   prefixes:  dict: every prefix of every vocab entry -> the vocab's own string where the prefix is an entry
- *              itself, else None. The greedy search walks forward while its candidate is a prefix, remembering
- *              the longest entry, instead of trying every length from the longest down: the same piece, since
- *              every entry's prefixes are in the dict, found in a few lookups.
+ *              vocab's own strings). Its keys go into a trie over code points: the greedy search walks
+ *              forward along it from each position, remembering the longest entry it passes, which is the
+ *              longest entry that fits (every entry's prefixes are on its path) without building a string
+ *              per candidate.
  *   cache:     dict word -> value tuple, filled on a miss and cleared when it holds cache_limit words
- *   longest:   length of the longest vocab entry, where the greedy search starts
+ *   chunks:    dict non-ASCII chunk of at most CHUNK_CACHED characters -> tuple of its words, cleared when it
+ *              holds cache_limit chunks (longer chunks, unspaced sentences mostly, rarely repeat)
  *   max_chars: longer words are the unknown token
  *   unk_token: the unknown token (its value is lookup[unk_token] when `ids`)
  * Methods: basic(text) -> list[str]; encode(text) -> list; encode_words(text) -> (words, [tuple]);
@@ -28,9 +36,22 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define MAX_CODE_POINT 0x110000
+#define CHUNK_CACHED 64
+
+/* Trie over code points: edge (parent, code point) -> child in one open-addressing table; node 0 is the
+ * root; values[node] is the entry ending there (a strong reference) or NULL. */
+typedef struct {
+    uint64_t *keys; /* ((parent + 1) << 21) | code point; 0 = empty slot */
+    int32_t *children;
+    size_t mask;
+    PyObject **values;
+    Py_ssize_t nodes;
+    Py_ssize_t continuation; /* the node of "##", -1 without one */
+} Trie;
 
 typedef struct {
     PyObject_HEAD
@@ -40,13 +61,82 @@ typedef struct {
     PyObject *isolated;
     const unsigned char *bits;
     PyObject *lookup;
-    PyObject *prefixes;
     PyObject *cache;
+    PyObject *chunks;
     Py_ssize_t cache_limit;
-    Py_ssize_t longest;
     Py_ssize_t max_chars;
     PyObject *unk_token;
+    Trie trie;
 } Encoder;
+
+static inline size_t edge_slot(const Trie *trie, uint64_t key) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 20) & trie->mask;
+}
+
+/* The child of `node` along `c`, or -1. */
+static inline Py_ssize_t trie_child(const Trie *trie, Py_ssize_t node, Py_UCS4 c) {
+    uint64_t key = ((uint64_t)(node + 1) << 21) | c;
+    for (size_t slot = edge_slot(trie, key);; slot = (slot + 1) & trie->mask) {
+        uint64_t found = trie->keys[slot];
+        if (found == key) return trie->children[slot];
+        if (found == 0) return -1;
+    }
+}
+
+static void trie_free(Trie *trie) {
+    if (trie->values != NULL)
+        for (Py_ssize_t i = 0; i < trie->nodes; i++) Py_XDECREF(trie->values[i]);
+    PyMem_Free(trie->keys);
+    PyMem_Free(trie->children);
+    PyMem_Free(trie->values);
+    memset(trie, 0, sizeof(*trie));
+    trie->continuation = -1;
+}
+
+static int trie_build(Trie *trie, PyObject *lookup) {
+    Py_ssize_t pos = 0, edges = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(lookup, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            PyErr_SetString(PyExc_TypeError, "vocab entries must be str");
+            return -1;
+        }
+        edges += PyUnicode_GET_LENGTH(key);
+    }
+    size_t capacity = 16;
+    while (capacity < (size_t)edges * 2) capacity <<= 1;
+    trie->mask = capacity - 1;
+    trie->keys = PyMem_Calloc(capacity, sizeof(uint64_t));
+    trie->children = PyMem_Malloc(capacity * sizeof(int32_t));
+    trie->values = PyMem_Calloc(edges + 1, sizeof(PyObject *));
+    trie->nodes = 1;
+    if (trie->keys == NULL || trie->children == NULL || trie->values == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    pos = 0;
+    while (PyDict_Next(lookup, &pos, &key, &value)) {
+        int kind = PyUnicode_KIND(key);
+        const void *data = PyUnicode_DATA(key);
+        Py_ssize_t node = 0, length = PyUnicode_GET_LENGTH(key);
+        for (Py_ssize_t i = 0; i < length; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            uint64_t edge = ((uint64_t)(node + 1) << 21) | c;
+            size_t slot = edge_slot(trie, edge);
+            while (trie->keys[slot] != 0 && trie->keys[slot] != edge) slot = (slot + 1) & trie->mask;
+            if (trie->keys[slot] == 0) {
+                trie->keys[slot] = edge;
+                trie->children[slot] = (int32_t)trie->nodes++;
+            }
+            node = trie->children[slot];
+        }
+        Py_INCREF(value);
+        Py_XSETREF(trie->values[node], value);
+    }
+    Py_ssize_t node = trie_child(trie, 0, '#');
+    trie->continuation = node < 0 ? -1 : trie_child(trie, node, '#');
+    return 0;
+}
 
 /* ASCII classes after the reference's cleaning: 0 part of a word, 1 dropped (controls other than tab, LF,
  * CR), 2 whitespace, 3 punctuation (every printable non-alphanumeric character). */
@@ -66,18 +156,30 @@ static void init_ascii_class(void) {
     }
 }
 
+/* Whitespace that separates the reference's tokens: str.isspace() less the controls its cleaning drops
+ * (VT, FF, the four information separators, NEL), which join their neighbours instead. */
+static inline int separates(Py_UCS4 c) {
+    if (c < 128) return ascii_class[c] == SPACE;
+    return c != 0x85 && Py_UNICODE_ISSPACE(c);
+}
+
 static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"lower", "normalize", "isolated", "lookup", "prefixes", "ids", "cache",
-                            "cache_limit", "longest", "max_chars", "unk_token", NULL};
+    static char *names[] = {"lower", "normalize", "isolated", "lookup", "ids", "cache", "chunks",
+                            "cache_limit", "max_chars", "unk_token", NULL};
     int lower, ids;
-    PyObject *normalize, *isolated, *lookup, *prefixes, *cache, *unk_token;
-    Py_ssize_t cache_limit, longest, max_chars;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "pOSO!O!pO!nnnU", names, &lower, &normalize, &isolated,
-                                     &PyDict_Type, &lookup, &PyDict_Type, &prefixes, &ids, &PyDict_Type, &cache,
-                                     &cache_limit, &longest, &max_chars, &unk_token))
+    PyObject *normalize, *isolated, *lookup, *cache, *chunks, *unk_token;
+    Py_ssize_t cache_limit, max_chars;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "pOSO!pO!O!nnU", names, &lower, &normalize, &isolated,
+                                     &PyDict_Type, &lookup, &ids, &PyDict_Type, &cache, &PyDict_Type, &chunks,
+                                     &cache_limit, &max_chars, &unk_token))
         return -1;
     if (PyBytes_GET_SIZE(isolated) != MAX_CODE_POINT / 8) {
         PyErr_SetString(PyExc_ValueError, "isolated must be a bitmap of 0x110000 bits");
+        return -1;
+    }
+    trie_free(&self->trie);
+    if (trie_build(&self->trie, lookup) < 0) {
+        trie_free(&self->trie);
         return -1;
     }
     Py_INCREF(normalize);
@@ -87,26 +189,31 @@ static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds) {
     self->bits = (const unsigned char *)PyBytes_AS_STRING(isolated);
     Py_INCREF(lookup);
     Py_XSETREF(self->lookup, lookup);
-    Py_INCREF(prefixes);
-    Py_XSETREF(self->prefixes, prefixes);
     Py_INCREF(cache);
     Py_XSETREF(self->cache, cache);
+    Py_INCREF(chunks);
+    Py_XSETREF(self->chunks, chunks);
     Py_INCREF(unk_token);
     Py_XSETREF(self->unk_token, unk_token);
     self->lower = lower;
     self->ids = ids;
     self->cache_limit = cache_limit;
-    self->longest = longest;
     self->max_chars = max_chars;
     return 0;
+}
+
+static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Encoder *self = (Encoder *)PyType_GenericNew(type, args, kwds);
+    if (self != NULL) self->trie.continuation = -1;
+    return (PyObject *)self;
 }
 
 static int Encoder_traverse(Encoder *self, visitproc visit, void *arg) {
     Py_VISIT(self->normalize);
     Py_VISIT(self->isolated);
     Py_VISIT(self->lookup);
-    Py_VISIT(self->prefixes);
     Py_VISIT(self->cache);
+    Py_VISIT(self->chunks);
     Py_VISIT(self->unk_token);
     return 0;
 }
@@ -115,8 +222,8 @@ static int Encoder_clear(Encoder *self) {
     Py_CLEAR(self->normalize);
     Py_CLEAR(self->isolated);
     Py_CLEAR(self->lookup);
-    Py_CLEAR(self->prefixes);
     Py_CLEAR(self->cache);
+    Py_CLEAR(self->chunks);
     Py_CLEAR(self->unk_token);
     return 0;
 }
@@ -124,6 +231,7 @@ static int Encoder_clear(Encoder *self) {
 static void Encoder_dealloc(Encoder *self) {
     PyObject_GC_UnTrack(self);
     Encoder_clear(self);
+    trie_free(&self->trie);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -139,6 +247,19 @@ static PyObject *as_text(PyObject *text) {
     return NULL;
 }
 
+/* `tuple`, untracked by the garbage collector where it holds only str and int: the caches keep many such
+ * tuples, which could be in no reference cycle, and each would be traversed until a collection untracks it. */
+static PyObject *untracked(PyObject *tuple) {
+    if (tuple == NULL) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        if (!PyUnicode_CheckExact(item) && !PyLong_CheckExact(item)) return tuple;
+    }
+    PyObject_GC_UnTrack(tuple);
+    return tuple;
+}
+
 static int append_new(PyObject *list, PyObject *item) {
     if (item == NULL) return -1;
     int status = PyList_Append(list, item);
@@ -146,20 +267,13 @@ static int append_new(PyObject *list, PyObject *item) {
     return status;
 }
 
-/* The basic tokens of ASCII text, appended to `words`. */
-static int ascii_words(Encoder *self, PyObject *text, PyObject *words) {
-    const unsigned char *data = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-    char stack_buffer[256];
-    char *buffer = length <= (Py_ssize_t)sizeof(stack_buffer) ? stack_buffer : PyMem_Malloc(length);
-    if (buffer == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
+/* The basic tokens of text[start:end], all ASCII, appended to `words`; `buffer` holds end - start chars. */
+static inline int ascii_words(Encoder *self, int kind, const void *data, Py_ssize_t start, Py_ssize_t end,
+                              char *buffer, PyObject *words) {
     Py_ssize_t used = 0;
     int status = 0;
-    for (Py_ssize_t i = 0; i <= length && status == 0; i++) {
-        unsigned char c = i < length ? data[i] : ' ';
+    for (Py_ssize_t i = start; i <= end && status == 0; i++) {
+        unsigned char c = i < end ? (unsigned char)PyUnicode_READ(kind, data, i) : ' ';
         switch (ascii_class[c]) {
         case WORD:
             buffer[used++] = (self->lower && c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
@@ -179,6 +293,19 @@ static int ascii_words(Encoder *self, PyObject *text, PyObject *words) {
             }
         }
     }
+    return status;
+}
+
+/* ascii_words over all of an ASCII str. */
+static int ascii_text_words(Encoder *self, PyObject *text, PyObject *words) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    char stack_buffer[256];
+    char *buffer = length <= (Py_ssize_t)sizeof(stack_buffer) ? stack_buffer : PyMem_Malloc(length);
+    if (buffer == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int status = ascii_words(self, PyUnicode_1BYTE_KIND, PyUnicode_1BYTE_DATA(text), 0, length, buffer, words);
     if (buffer != stack_buffer) PyMem_Free(buffer);
     return status;
 }
@@ -206,25 +333,181 @@ static int normalized_words(Encoder *self, PyObject *text, PyObject *words) {
     return 0;
 }
 
+/* New tuple of the basic tokens of a normalized chunk. */
+static PyObject *chunk_words(Encoder *self, PyObject *normalized) {
+    if (!PyUnicode_Check(normalized)) {
+        PyErr_SetString(PyExc_TypeError, "normalize must return str");
+        return NULL;
+    }
+    PyObject *words = PyList_New(0);
+    if (words == NULL) return NULL;
+    PyObject *tuple = normalized_words(self, normalized, words) < 0 ? NULL : untracked(PyList_AsTuple(words));
+    Py_DECREF(words);
+    return tuple;
+}
+
+static PyObject *normalize_one(Encoder *self, PyObject *chunk) {
+    PyObject *normalized = PyObject_CallOneArg(self->normalize, chunk);
+    if (normalized == NULL) return NULL;
+    PyObject *tuple = chunk_words(self, normalized);
+    Py_DECREF(normalized);
+    return tuple;
+}
+
+/* Each missing chunk's word tuple, in order (a new list): one `normalize` call for all of them where the
+ * result splits back into as many parts at its spaces. */
+static PyObject *normalize_chunks(Encoder *self, PyObject *missing) {
+    Py_ssize_t count = PyList_GET_SIZE(missing);
+    PyObject *out = PyList_New(count), *space = NULL, *joined = NULL, *normalized = NULL, *parts = NULL;
+    if (out == NULL) return NULL;
+    if (count > 1) {
+        space = PyUnicode_FromOrdinal(' ');
+        if (space == NULL || (joined = PyUnicode_Join(space, missing)) == NULL) goto error;
+        normalized = PyObject_CallOneArg(self->normalize, joined);
+        if (normalized == NULL) goto error;
+        if (!PyUnicode_Check(normalized)) {
+            PyErr_SetString(PyExc_TypeError, "normalize must return str");
+            goto error;
+        }
+        if ((parts = PyUnicode_Split(normalized, space, -1)) == NULL) goto error;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *tuple = parts != NULL && PyList_GET_SIZE(parts) == count
+                              ? chunk_words(self, PyList_GET_ITEM(parts, i))
+                              : normalize_one(self, PyList_GET_ITEM(missing, i));
+        if (tuple == NULL) goto error;
+        PyList_SET_ITEM(out, i, tuple);
+    }
+    Py_XDECREF(space);
+    Py_XDECREF(joined);
+    Py_XDECREF(normalized);
+    Py_XDECREF(parts);
+    return out;
+error:
+    Py_DECREF(out);
+    Py_XDECREF(space);
+    Py_XDECREF(joined);
+    Py_XDECREF(normalized);
+    Py_XDECREF(parts);
+    return NULL;
+}
+
+typedef struct {
+    Py_ssize_t start, end;
+    int ascii;
+} Chunk;
+
+/* The basic tokens of non-ASCII text, chunk by chunk (see the top of this file), appended to `words`. */
+static int chunked_words(Encoder *self, PyObject *text, PyObject *words) {
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Chunk stack_chunks[64];
+    Chunk *chunks = stack_chunks;
+    Py_ssize_t n_chunks = 0, capacity = 64, longest_ascii = 0;
+    PyObject *resolved = PyList_New(0), *missing = PyList_New(0), *missing_at = PyList_New(0);
+    PyObject *computed = NULL;
+    char stack_buffer[256], *buffer = stack_buffer;
+    int status = -1;
+    if (resolved == NULL || missing == NULL || missing_at == NULL) goto done;
+    /* The chunks, and the word tuples of the non-ASCII ones: from the cache, or None until normalized. */
+    for (Py_ssize_t i = 0; i < length;) {
+        while (i < length && separates(PyUnicode_READ(kind, data, i))) i++;
+        if (i == length) break;
+        Py_ssize_t start = i;
+        int ascii = 1;
+        for (; i < length; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (c >= 128) {
+                if (separates(c)) break;
+                ascii = 0;
+            } else if (ascii_class[c] == SPACE) {
+                break;
+            }
+        }
+        if (n_chunks == capacity) {
+            capacity *= 2;
+            Chunk *grown = chunks == stack_chunks ? PyMem_Malloc(capacity * sizeof(Chunk))
+                                                  : PyMem_Realloc(chunks, capacity * sizeof(Chunk));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            if (chunks == stack_chunks) memcpy(grown, stack_chunks, sizeof(stack_chunks));
+            chunks = grown;
+        }
+        chunks[n_chunks++] = (Chunk){start, i, ascii};
+        if (ascii) {
+            if (i - start > longest_ascii) longest_ascii = i - start;
+            continue;
+        }
+        PyObject *key = PyUnicode_Substring(text, start, i);
+        if (key == NULL) goto done;
+        PyObject *tuple = i - start <= CHUNK_CACHED ? PyDict_GetItemWithError(self->chunks, key) : NULL;
+        if (tuple == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto done;
+        }
+        if (tuple == NULL) {
+            PyObject *at = PyLong_FromSsize_t(PyList_GET_SIZE(resolved));
+            int failed = at == NULL || PyList_Append(missing, key) < 0 || PyList_Append(missing_at, at) < 0;
+            Py_XDECREF(at);
+            tuple = Py_None;
+            if (failed) {
+                Py_DECREF(key);
+                goto done;
+            }
+        }
+        Py_DECREF(key);
+        if (PyList_Append(resolved, tuple) < 0) goto done;
+    }
+    Py_ssize_t n_missing = PyList_GET_SIZE(missing);
+    if (n_missing) {
+        if ((computed = normalize_chunks(self, missing)) == NULL) goto done;
+        for (Py_ssize_t m = 0; m < n_missing; m++) {
+            PyObject *key = PyList_GET_ITEM(missing, m), *tuple = PyList_GET_ITEM(computed, m);
+            Py_ssize_t at = PyLong_AsSsize_t(PyList_GET_ITEM(missing_at, m));
+            Py_INCREF(tuple);
+            PyList_SetItem(resolved, at, tuple);
+            if (PyUnicode_GET_LENGTH(key) <= CHUNK_CACHED) {
+                if (PyDict_GET_SIZE(self->chunks) >= self->cache_limit) PyDict_Clear(self->chunks);
+                if (PyDict_SetItem(self->chunks, key, tuple) < 0) goto done;
+            }
+        }
+    }
+    if (longest_ascii > (Py_ssize_t)sizeof(stack_buffer) && (buffer = PyMem_Malloc(longest_ascii)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t next = 0;
+    for (Py_ssize_t k = 0; k < n_chunks; k++) {
+        if (chunks[k].ascii) {
+            if (ascii_words(self, kind, data, chunks[k].start, chunks[k].end, buffer, words) < 0) goto done;
+            continue;
+        }
+        PyObject *tuple = PyList_GET_ITEM(resolved, next++);
+        Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+        for (Py_ssize_t j = 0; j < n; j++)
+            if (PyList_Append(words, PyTuple_GET_ITEM(tuple, j)) < 0) goto done;
+    }
+    status = 0;
+done:
+    if (chunks != stack_chunks) PyMem_Free(chunks);
+    if (buffer != stack_buffer) PyMem_Free(buffer);
+    Py_XDECREF(resolved);
+    Py_XDECREF(missing);
+    Py_XDECREF(missing_at);
+    Py_XDECREF(computed);
+    return status;
+}
+
 /* New list of the basic tokens of `text` (any object the reference accepts). */
 static PyObject *basic_words(Encoder *self, PyObject *text) {
     PyObject *words = PyList_New(0);
     PyObject *str = as_text(text);
     if (words == NULL || str == NULL) goto error;
-    if (PyUnicode_IS_ASCII(str)) {
-        if (ascii_words(self, str, words) < 0) goto error;
-    } else {
-        PyObject *normalized = PyObject_CallOneArg(self->normalize, str);
-        if (normalized == NULL) goto error;
-        if (!PyUnicode_Check(normalized)) {
-            Py_DECREF(normalized);
-            PyErr_SetString(PyExc_TypeError, "normalize must return str");
-            goto error;
-        }
-        int status = normalized_words(self, normalized, words);
-        Py_DECREF(normalized);
-        if (status < 0) goto error;
-    }
+    if (PyUnicode_IS_ASCII(str) ? ascii_text_words(self, str, words) < 0 : chunked_words(self, str, words) < 0)
+        goto error;
     Py_DECREF(str);
     return words;
 error:
@@ -242,7 +525,7 @@ static PyObject *lookup_or_raise(Encoder *self, PyObject *piece) {
 
 static PyObject *unknown(Encoder *self) {
     PyObject *value = self->ids ? lookup_or_raise(self, self->unk_token) : self->unk_token;
-    return value == NULL ? NULL : PyTuple_Pack(1, value);
+    return value == NULL ? NULL : untracked(PyTuple_Pack(1, value));
 }
 
 /* New tuple of the values of `word`'s pieces: greedy longest match first, "##" before word-internal pieces,
@@ -251,63 +534,57 @@ static PyObject *split_word(Encoder *self, PyObject *word) {
     Py_ssize_t length = PyUnicode_GET_LENGTH(word);
     if (length > self->max_chars) return unknown(self);
     PyObject *value = PyDict_GetItemWithError(self->lookup, word);
-    if (value != NULL) return PyTuple_Pack(1, value);
+    if (value != NULL) return untracked(PyTuple_Pack(1, value));
     if (PyErr_Occurred()) return NULL;
     int kind = PyUnicode_KIND(word);
-    const char *data = PyUnicode_DATA(word);
-    /* "##" followed by the rest of the word from the current start. */
-    char *scratch = PyMem_Malloc((length + 2) * kind);
-    PyObject *values = PyList_New(0);
-    if (scratch == NULL || values == NULL) {
-        PyMem_Free(scratch);
-        Py_XDECREF(values);
-        return PyErr_NoMemory();
-    }
-    for (int k = 0; k < 2; k++) {
-        if (kind == PyUnicode_1BYTE_KIND) ((Py_UCS1 *)scratch)[k] = '#';
-        else if (kind == PyUnicode_2BYTE_KIND) ((Py_UCS2 *)scratch)[k] = '#';
-        else ((Py_UCS4 *)scratch)[k] = '#';
-    }
-    PyObject *result = NULL;
-    Py_ssize_t start = 0;
-    while (start < length) {
-        Py_ssize_t prefix = start ? 2 : 0;
-        Py_ssize_t end = start + self->longest - prefix;
-        if (end > length) end = length;
-        const char *source = data;
-        if (start) {
-            memcpy(scratch + 2 * kind, data + start * kind, (length - start) * kind);
-            source = scratch;
-        }
+    const void *data = PyUnicode_DATA(word);
+    const Trie *trie = &self->trie;
+    PyObject *found_values[64];
+    Py_ssize_t count = 0;
+    PyObject *values = NULL; /* once more than 64 pieces */
+    for (Py_ssize_t start = 0; start < length;) {
+        Py_ssize_t node = start ? trie->continuation : 0, found_end = start;
         PyObject *found = NULL;
-        Py_ssize_t found_end = start;
-        for (Py_ssize_t stop = start + 1; stop <= end; stop++) {
-            PyObject *piece = PyUnicode_FromKindAndData(kind, source, stop - start + prefix);
-            if (piece == NULL) goto done;
-            PyObject *entry = PyDict_GetItemWithError(self->prefixes, piece);
-            Py_DECREF(piece);
-            if (entry == NULL) {
-                if (PyErr_Occurred()) goto done;
-                break;  /* no entry starts with this candidate, so none with a longer one */
-            }
-            if (entry != Py_None) {
-                found = entry;
-                found_end = stop;
+        for (Py_ssize_t i = start; i < length && node >= 0; i++) {
+            node = trie_child(trie, node, PyUnicode_READ(kind, data, i));
+            if (node >= 0 && trie->values[node] != NULL) {
+                found = trie->values[node];
+                found_end = i + 1;
             }
         }
         if (found == NULL) {
-            result = unknown(self);
-            goto done;
+            Py_XDECREF(values);
+            return unknown(self);
         }
-        if (self->ids && (found = lookup_or_raise(self, found)) == NULL) goto done;
-        if (PyList_Append(values, found) < 0) goto done;
+        if (count == 64 && values == NULL) {
+            values = PyList_New(0);
+            for (Py_ssize_t j = 0; values != NULL && j < count; j++)
+                if (PyList_Append(values, found_values[j]) < 0) Py_CLEAR(values);
+            if (values == NULL) return NULL;
+        }
+        if (values != NULL) {
+            if (PyList_Append(values, found) < 0) {
+                Py_DECREF(values);
+                return NULL;
+            }
+        } else {
+            found_values[count] = found;
+        }
+        count++;
         start = found_end;
     }
-    result = PyList_AsTuple(values);
-done:
-    PyMem_Free(scratch);
-    Py_DECREF(values);
-    return result;
+    if (values != NULL) {
+        PyObject *tuple = untracked(PyList_AsTuple(values));
+        Py_DECREF(values);
+        return tuple;
+    }
+    PyObject *tuple = PyTuple_New(count);
+    if (tuple == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        Py_INCREF(found_values[j]);
+        PyTuple_SET_ITEM(tuple, j, found_values[j]);
+    }
+    return untracked(tuple);
 }
 
 /* Borrowed value tuple of `word`, from the cache or computed and cached. */
@@ -403,7 +680,7 @@ static PyTypeObject EncoderType = {
     .tp_basicsize = sizeof(Encoder),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "Basic tokenization and cached WordPiece of whole texts.",
-    .tp_new = PyType_GenericNew,
+    .tp_new = Encoder_new,
     .tp_init = (initproc)Encoder_init,
     .tp_dealloc = (destructor)Encoder_dealloc,
     .tp_traverse = (traverseproc)Encoder_traverse,

@@ -4,7 +4,7 @@ The output is identical to google-research/bert's `tokenization.py`
 (bert-tensorflow 1.0.4) on any text, for the same Python (both sides use the
 running interpreter's `unicodedata` and `str.lower`), with the reference's
 default `preserve_unused_tokens=False`. On one core it is over 30x faster on
-English books and about 15-25x on Wikipedia text in other scripts
+English books and about 20x on Wikipedia text in five scripts
 (`benchmarks/tokenizer_speed.py`, figures in benchmarks/RESULTS.md).
 
 Why it is fast: the reference walks every character in Python, once per pass
@@ -16,7 +16,10 @@ points, with a shortcut for ASCII text), and WordPiece goes through a
 per-word cache: word frequencies are Zipfian, so almost every word costs one
 dict lookup. Where setup.py could build `vocab/_wordpiece.c`, the loop over
 a line's words (ASCII cleaning and splitting, the cache lookups, the greedy
-search on a miss) runs there too; the Python path below gives the same
+search on a miss, along a trie of the vocab) runs there too, and the passes
+above run only on the whitespace-separated non-ASCII chunks that its chunk
+cache lacks: the reference normalizes each whitespace token on its own, so a
+chunk's words depend on the chunk alone. The Python path below gives the same
 output and is used without a C compiler.
 
 Why it is exact, although the reference applies lowercasing, NFD and accent
@@ -202,23 +205,24 @@ def _basic_tokens(text: str, lower: bool) -> list[str]:
 
 
 def _encoder(lower: bool, wordpiece: WordpieceTokenizer | None = None, cache: dict | None = None,
-             ids: bool = False) -> object | None:
+             ids: bool = False, chunks: dict | None = None) -> object | None:
     """The compiled loop over whole texts (None without the extension): basic tokens as `_basic_tokens`
-    gives them, and each word's pieces (token ids when `ids`) through `cache` and `wordpiece`'s vocab."""
+    gives them, and each word's pieces (token ids when `ids`) through `cache` and `wordpiece`'s vocab.
+    `chunks` caches the words of each whitespace-separated non-ASCII chunk; encoders with the same casing
+    can share it."""
     if _compiled is None:
         return None
     if wordpiece is None:  # basic tokens only
-        wordpiece = WordpieceTokenizer({}, cache_size=0)
+        wordpiece = WordpieceTokenizer({}, cache_size=DEFAULT_CACHE_SIZE)
     return _compiled.Encoder(
         lower=lower,
         normalize=_normalize_lower if lower else _normalize_cased,
         isolated=_isolated_bitmap(),
         lookup=wordpiece.vocab if ids else wordpiece._canonical,
-        prefixes=wordpiece._prefixes(),
         ids=ids,
         cache=wordpiece._cache if cache is None else cache,
+        chunks={} if chunks is None else chunks,
         cache_limit=wordpiece.cache_size,
-        longest=wordpiece._longest,
         max_chars=wordpiece.max_input_chars_per_word,
         unk_token=wordpiece.unk_token,
     )
@@ -377,11 +381,10 @@ class WordpieceTokenizer:
         self._longest = max(map(len, self.vocab), default=0)
         self._canonical = {token: token for token in self.vocab}
         self._cache = _WordCache(self.split_word, self.cache_size)
-        self._prefix_map: dict[str, str | None] | None = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        del state["_cache"], state["_longest"], state["_canonical"], state["_prefix_map"]
+        del state["_cache"], state["_longest"], state["_canonical"]
         state["vocab"] = _pack_vocab(self.vocab)
         return state
 
@@ -389,18 +392,6 @@ class WordpieceTokenizer:
         self.__dict__.update(state)
         self.vocab = _unpack_vocab(state["vocab"])
         self._init_cache()
-
-    def _prefixes(self) -> dict[str, str | None]:
-        """Every prefix of every vocab entry -> the entry (the vocab's own string) or None: the compiled path's
-        greedy search walks forward along it."""
-        if self._prefix_map is None:
-            prefixes: dict[str, str | None] = {}
-            for token in self.vocab:
-                for end in range(1, len(token)):
-                    prefixes.setdefault(token[:end], None)
-            prefixes.update(self._canonical)
-            self._prefix_map = prefixes
-        return self._prefix_map
 
     def split_word(self, word: str) -> tuple[str, ...]:
         """The pieces of one word (no whitespace in it), uncached."""
@@ -435,7 +426,9 @@ class FullTokenizer:
     """BasicTokenizer then WordPiece, with the reference FullTokenizer's interface.
 
     `cache_size` bounds each of its two word caches (pieces for `tokenize`,
-    ids for `encode`/`encode_batch`); 500k cached words take about 100 MB.
+    ids for `encode`/`encode_batch`), and the compiled path's cache of the
+    words of whitespace-separated non-ASCII chunks; 500k cached words take
+    about 100 MB.
     """
 
     def __init__(
@@ -462,9 +455,12 @@ class FullTokenizer:
         split_word = self.wordpiece_tokenizer.split_word
         # Its own cache, so that a caller who only encodes keeps one cache.
         self._id_cache = _WordCache(lambda word: tuple(map(vocab.__getitem__, split_word(word))), cache_size)
-        # The compiled loops (None without the extension) share these caches with the Python path.
-        self._compiled_pieces = _encoder(do_lower_case, self.wordpiece_tokenizer)
-        self._compiled_ids = _encoder(do_lower_case, self.wordpiece_tokenizer, self._id_cache, ids=True)
+        # The compiled loops (None without the extension) share these caches with the Python path, and their
+        # chunk cache with each other.
+        self._chunk_cache: dict[str, tuple[str, ...]] = {}
+        self._compiled_pieces = _encoder(do_lower_case, self.wordpiece_tokenizer, chunks=self._chunk_cache)
+        self._compiled_ids = _encoder(do_lower_case, self.wordpiece_tokenizer, self._id_cache, ids=True,
+                                      chunks=self._chunk_cache)
 
     def __getstate__(self) -> dict:
         # Only what rebuilds the rest: Beam ships this object to every worker.

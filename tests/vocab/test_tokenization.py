@@ -358,6 +358,50 @@ def test_wordpiece_real_vocab_matches_reference(reference):
         assert ours.tokenize(word) == ref.tokenize(word), word
 
 
+# Non-ASCII chunks (whitespace-separated) recurring in other contexts, so that the compiled path's chunk cache
+# answers: next to ASCII chunks, at both ends of a line, joined by the controls that cleaning drops (which do
+# not separate chunks although str.isspace() holds for some), around the 64-character limit on cached chunks,
+# normalizing to nothing, and with final-sigma contexts.
+CHUNK_TEXTS = [
+    "café CAFÉ café, (café) café. café",
+    "café x café\x0bcafé café\x0ccafé café\x1ccafé café\x85café café\u00adcafé café\u200bcafé",
+    "Ünïcode ünïcode ÜNÏCODE «ünïcode» ünïcode",
+    "ΑΣ ΑΣ ΑΣ. ΑΣ\x0bΑ ΑΣ\x85Α Σ ΑΣ",
+    "\u0301 \u0301\u0301 é\u0301 x\u0301 \x0b\u0301 \u0301",
+    "中文 中文字 a中文 中文 ΑΣ中 ΑΣ中",
+    "é" * 63 + " " + "é" * 64 + " " + "é" * 65 + " " + "é" * 64 + " " + "é" * 65 + " " + "é" * 63,
+    ("Éa" * 40 + " ") * 3,
+    "\u3000café\u3000\u00a0ΑΣ\u2028ΑΣ\u2029ΑΣ\u205fΑΣ\u1680",
+]
+
+
+@pytest.mark.parametrize("repeat", [1, 2, 3])
+def test_recurring_chunks_match_reference(pair, repeat):
+    texts = CHUNK_TEXTS * repeat + [" ".join(CHUNK_TEXTS), "\n".join(reversed(CHUNK_TEXTS))]
+    diffs = pair.diffs(texts)
+    assert not diffs, _report(diffs, len(texts))
+
+
+@pytest.mark.skipif(tokenization._compiled is None, reason="the compiled loop is not built")
+def test_compiled_chunks_normalized_alone_where_normalizing_makes_spaces():
+    # The chunks a text's cache lacks go to `normalize` joined by spaces and are split back at its spaces;
+    # a `normalize` that makes spaces of its own makes the parts miscount, and each chunk goes alone.
+    calls = []
+
+    def normalize(text: str) -> str:
+        calls.append(text)
+        return tokenization._normalize_lower(text).replace("e", " e ")
+
+    encoder = tokenization._compiled.Encoder(
+        lower=True, normalize=normalize, isolated=tokenization._isolated_bitmap(), lookup={}, ids=False,
+        cache={}, chunks={}, cache_limit=100, max_chars=200, unk_token="[UNK]")
+    text = "ça été x Élevé été"
+    expected = ["ca", "e", "t", "e", "x", "e", "l", "e", "v", "e", "e", "t", "e"]
+    assert encoder.basic(text) == expected
+    assert calls == ["ça été Élevé été", "ça", "été", "Élevé", "été"]
+    assert encoder.basic(text) == expected and len(calls) == 5  # all cached
+
+
 def test_small_cache_is_cleared_and_stays_correct(reference, code_path):
     vocab = load_vocab(VOCAB)
     ours = WordpieceTokenizer(vocab=vocab, cache_size=5)
@@ -369,6 +413,7 @@ def test_small_cache_is_cleared_and_stays_correct(reference, code_path):
     expected = reference.FullTokenizer(VOCAB).tokenize(text)
     assert full.tokenize(text) == expected and full.encode(text) == full.convert_tokens_to_ids(expected)
     assert len(full.wordpiece_tokenizer._cache) <= 5 and len(full._id_cache) <= 5
+    assert len(full._chunk_cache) <= 5 and (code_path == "python" or full._chunk_cache)
 
 
 def _random_vocab(rng: random.Random) -> list[str]:
@@ -394,6 +439,25 @@ def test_greedy_longest_match_on_random_vocabs_matches_reference(reference, tmp_
         expected = ref.tokenize(text)
         assert ours.tokenize(text) == expected, tokens
         assert ours.encode(text) == ref.convert_tokens_to_ids(expected), tokens
+
+
+@pytest.mark.parametrize("tokens", [
+    ["[UNK]", "a", "ab", "b"],  # no word-internal pieces: a word is one piece or unknown
+    ["[UNK]", "a", "##a", "##", "#", "##b", ""],  # "##" and "" themselves never match an empty piece
+    ["[UNK]", "é", "##é", "##éé", "中", "##中", "😀", "##😀", "##😀😀😀"],  # 2- and 4-byte strings
+])
+def test_greedy_search_edge_vocabs_match_reference(reference, code_path, tokens):
+    vocab = {token: i for i, token in enumerate(tokens)}
+    ours = FullTokenizer.from_vocab(vocab, do_lower_case=False)
+    basic = reference.BasicTokenizer(do_lower_case=False)
+    ref = reference.WordpieceTokenizer(vocab=vocab)
+    # Words of more than 64 pieces too (the compiled search keeps up to 64 on the stack).
+    words = ["a", "ab", "aab", "abab", "b", "#", "##", "a#", "é" * 63, "é" * 64, "é" * 65, "é" * 199, "中" * 130,
+             "😀" * 70, "😀" * 201, "a" * 64, "a" * 65, "a" * 200, "a" * 201, "éa"]
+    for word in words:
+        expected = [piece for token in basic.tokenize(word) for piece in ref.tokenize(token)]
+        assert ours.tokenize(word) == expected, word
+        assert ours.encode(word) == [vocab[piece] for piece in expected], word
 
 
 def test_compiled_and_python_paths_agree_on_words_and_ids():
