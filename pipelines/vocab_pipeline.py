@@ -55,6 +55,9 @@ class VocabOptions:
     thresholds: QualityThresholds = QualityThresholds(
         min_words=1, min_sentences=1, max_non_letter_ratio=1.0, min_mean_word_length=0.0, max_mean_word_length=1000.0
     )
+    handoff: str = "shuffle"  # how documents cross the shuffle after reading (pipelines.handoff)
+    handoff_folder: str = ""
+    spread: bool = True  # Reshuffles after the fan-outs (not worth it with one worker)
 
 
 def stable_fraction(seed: int, *key: object) -> float:
@@ -220,7 +223,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: Voc
                    run: dict) -> None:
     """Adds the stage, writing through `staging` (its output is options.output); `run` identifies the run in
     vocab_stats.json (pipelines.output_folder.run_identity)."""
-    docs, _, _ = pipeline | "ReadDocuments" >> ReadDocuments(files, options.read, options.wiki_cleaner, options.thresholds)
+    docs, _, _ = pipeline | "ReadDocuments" >> ReadDocuments(files, options.read, options.wiki_cleaner, options.thresholds,
+                                                             options.handoff, options.handoff_folder, options.spread)
     seed, holdout = options.seed, options.holdout_percent / 100
 
     def is_heldout(doc: Document) -> bool:

@@ -19,7 +19,8 @@ from pipelines.corpus.inputs import FORMATS, InputError, InputFile, expand_input
 if TYPE_CHECKING:
     from pipelines.corpus.sources import ReadOptions
 
-_NOT_PARAMETERS = ("command", "output", "overwrite")  # flags that do not shape what a stage writes
+# Flags that do not shape what a stage writes (--handoff: the same bytes either way).
+_NOT_PARAMETERS = ("command", "output", "overwrite", "handoff")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, required: bool = True) -> argparse._ArgumentGroup:
@@ -114,6 +115,32 @@ def template_location(beam_args: list[str]) -> str | None:
 def runner_name(beam_args: list[str]) -> str:
     """The --runner among Beam's flags, lower-cased; "" for Beam's default (the DirectRunner)."""
     return (PipelineOptions(beam_args).view_as(StandardOptions).runner or "").lower()
+
+
+def add_handoff_flag(group: argparse._ArgumentGroup, what: str, work_folder: str) -> None:
+    """--handoff of a stage whose `what` cross large shuffles (pipelines.handoff)."""
+    from pipelines.handoff import HANDOFFS
+
+    group.add_argument("--handoff", default="auto", choices=("auto", *HANDOFFS),
+                       help=f"how {what} cross the shuffles: as Beam elements, or pickled into files (in the run's "
+                       f"work folder {work_folder}, or a local temporary folder for an output in a bucket) with "
+                       "only their places shuffled, so memory does not grow with the corpus on the DirectRunner; "
+                       "auto = files on the DirectRunner, shuffle elsewhere. Same output bytes")
+
+
+def resolve_handoff(choice: str, beam_args: list[str]) -> str:
+    """--handoff, with auto resolved: "files" on the DirectRunner (Beam's default runner)."""
+    if choice != "auto":
+        return choice
+    runner = runner_name(beam_args)
+    return "files" if not runner or "direct" in runner else "shuffle"
+
+
+def resolve_spread(beam_args: list[str]) -> bool:
+    """Whether a stage spreads its work over the workers (Reshuffles after fan-outs): not when the DirectRunner
+    has one worker (its default: the pipeline in this process), where a Reshuffle only costs."""
+    runner = runner_name(beam_args)
+    return bool(runner and "direct" not in runner) or direct_num_workers(beam_args) != 1
 
 
 def direct_num_workers(beam_args: list[str]) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -12,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from formats.corpus_files import CORPUS_FILE_PATTERNS, CORPUS_STATS_FILE, DOCUMENTS_FILES, ERROR_FILES, TEXT_FILES
 from pipelines import progress
 from pipelines.cli.beam_command import (
+    add_handoff_flag,
     add_input_arguments,
     check_output_writable,
     check_worker_paths,
@@ -19,6 +21,8 @@ from pipelines.cli.beam_command import (
     command_parameters,
     input_files,
     read_options,
+    resolve_handoff,
+    resolve_spread,
     run_pipeline,
 )
 from pipelines.cli.flags import add_bool_flag, add_overwrite_argument
@@ -26,6 +30,7 @@ from pipelines.corpus import pipeline as corpus_pipeline
 from pipelines.corpus import stats
 from pipelines.corpus.filters import QualityThresholds
 from pipelines.errors import UsageError
+from pipelines.handoff import handoff_space
 from pipelines.output_folder import Output, StageRun, run_identity
 
 HELP = "Wikipedia dumps, Gutenberg books and text -> clean, deduplicated, sentence-split documents"
@@ -46,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                   help=f"also write OUT/{TEXT_FILES.glob} in the reference BERT format "
                   "(a sentence per line, blank line between documents)")
     add_overwrite_argument(io)
+    add_handoff_flag(io, "pages and documents", "OUT/.bertprep-corpus-*")
     parser.add_argument_group("segmentation").add_argument(
         "--spacy_model", default=None,
         help="installed spaCy pipeline for sentence splitting (e.g. en_core_web_sm); default: rule-based sentencizer",
@@ -108,8 +114,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     }
     output = Output(options.output, CORPUS_STATS_FILE, CORPUS_FILE_PATTERNS,
                     run_identity("corpus", command_parameters(args), {f.path: f.size for f in files}))
-    with StageRun("corpus", options.output, [output], args.overwrite) as stage:
+    handoff = resolve_handoff(args.handoff, beam_args)
+    with StageRun("corpus", options.output, [output], args.overwrite) as stage, \
+            handoff_space(stage.staging.work) as handoff_folder:
         made = bool(stage.pending)
+        options = dataclasses.replace(options, handoff=handoff, handoff_folder=handoff_folder if handoff == "files"
+                                      else "", spread=resolve_spread(beam_args))
         if made and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
                 pipeline, files, options, parameters, stage.staging, output.run), "corpus",
                 progress.file_totals(files)):

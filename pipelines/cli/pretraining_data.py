@@ -10,19 +10,20 @@ from formats.corpus_files import DOCUMENTS_FILES
 from formats.pretraining_data import METADATA_FILE, DatasetMetadata
 from pipelines import progress
 from pipelines.cli.beam_command import (
+    add_handoff_flag,
     check_output_writable,
     check_worker_readable,
-    direct_num_workers,
     fn_api_runner,
+    resolve_handoff,
+    resolve_spread,
     run_pipeline,
-    runner_name,
 )
 from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_overwrite_argument, add_vocab_file_flag
 from pipelines.errors import UsageError
+from pipelines.handoff import handoff_space
 from pipelines.output_folder import StageRun
 from pipelines.pretraining import pipeline as pretraining_pipeline
 from pipelines.pretraining.datasets import written_metadata
-from pipelines.pretraining.handoff import HANDOFFS, handoff_space
 from pipelines.pretraining.inputs import BERT_TEXT, resolve_inputs
 from pipelines.pretraining.instances import InstanceOptions
 from pipelines.pretraining.options import PretrainingDataOptions
@@ -108,13 +109,7 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num_shards", type=int, default=0,
                        help="TFRecord shards per length; 0 = about 64 MB each")
     group.add_argument("--compression", choices=("none", "gzip"), default="none")
-    group.add_argument("--handoff", default="auto",
-                       choices=("auto", *HANDOFFS),
-                       help="how documents, requests and instances cross the shuffles: as Beam elements, or "
-                       "pickled into files (in the run's work folder OUT/.bertprep-pretraining-data-*, or a local "
-                       "temporary folder for an output in a bucket) "
-                       "with only their places shuffled, so memory does not grow with the corpus on the "
-                       "DirectRunner; auto = files on the DirectRunner, shuffle elsewhere. Same output bytes")
+    add_handoff_flag(group, "documents, requests and instances", "OUT/.bertprep-pretraining-data-*")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,21 +145,6 @@ def pretraining_options(args: argparse.Namespace, output: str, vocab_path: str, 
         do_lower_case=args.do_lower_case, num_shards=args.num_shards,
         compression=None if args.compression == "none" else args.compression,
         vocab_file=vocab_path, vocab_sha256=sha256, input_stats=input_stats)
-
-
-def resolve_handoff(choice: str, beam_args: list[str]) -> str:
-    """--handoff, with auto resolved: "files" on the DirectRunner (Beam's default runner)."""
-    if choice != "auto":
-        return choice
-    runner = runner_name(beam_args)
-    return "files" if not runner or "direct" in runner else "shuffle"
-
-
-def resolve_spread(beam_args: list[str]) -> bool:
-    """Whether the documents are spread over the workers before tokenizing: not when the DirectRunner has
-    one worker (its default: the pipeline in this process)."""
-    runner = runner_name(beam_args)
-    return bool(runner and "direct" not in runner) or direct_num_workers(beam_args) != 1
 
 
 def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[str], vocab_path: str,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from apache_beam.io.filesystems import FileSystems
@@ -9,16 +10,20 @@ from apache_beam.io.filesystems import FileSystems
 from formats.corpus_files import DOCUMENTS_FILES
 from pipelines import progress, vocab_pipeline
 from pipelines.cli.beam_command import (
+    add_handoff_flag,
     add_input_arguments,
     check_output_writable,
     check_worker_paths,
     command_parameters,
     input_files,
     read_options,
+    resolve_handoff,
+    resolve_spread,
     run_pipeline,
 )
 from pipelines.cli.flags import add_lower_case_flag, add_overwrite_argument
 from pipelines.errors import UsageError
+from pipelines.handoff import handoff_space
 from pipelines.output_folder import Output, StageRun, run_identity
 
 HELP = "learn a WordPiece vocabulary (vocab.txt + vocab_stats.json), or --check one"
@@ -33,7 +38,9 @@ _NUM_SPECIALS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_overwrite_argument(add_input_arguments(parser, required=False))
+    io = add_input_arguments(parser, required=False)
+    add_overwrite_argument(io)
+    add_handoff_flag(io, "documents", "OUT/.bertprep-vocab-*")
     learn = parser.add_argument_group("learning")
     learn.add_argument("--vocab_size", type=int, default=30522, help="lines in vocab.txt (BERT-base: 30522)")
     learn.add_argument("--method", choices=vocab_pipeline.METHODS, default="wordpiece",
@@ -119,8 +126,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     check_output_writable(options.output)
     output = Output(options.output, vocab_pipeline.STATS_FILE, (vocab_pipeline.VOCAB_FILE,),
                     run_identity("vocab", command_parameters(args), {f.path: f.size for f in files}))
-    with StageRun("vocab", options.output, [output], args.overwrite) as stage:
+    handoff = resolve_handoff(args.handoff, beam_args)
+    with StageRun("vocab", options.output, [output], args.overwrite) as stage, \
+            handoff_space(stage.staging.work) as handoff_folder:
         made = bool(stage.pending)
+        options = dataclasses.replace(options, handoff=handoff, handoff_folder=handoff_folder if handoff == "files"
+                                      else "", spread=resolve_spread(beam_args))
         if made:
             if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(
                     pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files)):

@@ -5,8 +5,9 @@ differently on every run; the design asks for byte-identical output whatever
 the runner or worker count. So each document goes to the shard its id hashes
 to, and a shard is written sorted by id, a row group of 1,000 documents at a
 time. The writer never holds a whole shard: up to `SORT_RUN_DOCUMENTS`
-documents are sorted in memory; a larger shard is spilled as sorted runs into
-the stage's work folder and merged while it is written, giving the same bytes.
+documents or `SORT_RUN_CHARACTERS` characters of sentences are sorted in
+memory; a larger shard is spilled as sorted runs into the stage's work folder
+and merged while it is written, giving the same bytes.
 Each file is written under a temporary name and renamed into place when whole
 (pipelines.output_folder.Staging).
 """
@@ -26,13 +27,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from formats.corpus_files import CORPUS_STATS_FILE, DOCUMENTS_FILES, DOCUMENTS_SCHEMA, TEXT_FILES
-from pipelines.corpus.documents import Document
+from pipelines.corpus.documents import Document, HandedDocument
+from pipelines.handoff import fetched
 from pipelines.output_folder import Staging, complete_files, created
 
 _ROW_GROUP_ROWS = 1000
-# Documents sorted in memory at a time (a few hundred MB of text at most for Wikipedia's pages); a shard with more
-# is sorted in runs of this many, spilled and merged.
+# Documents sorted in memory at a time, and their characters: a shard with more is sorted in runs that size,
+# spilled and merged. The character bound keeps a run of books (megabytes each) as small as one of pages.
 SORT_RUN_DOCUMENTS = 20_000
+SORT_RUN_CHARACTERS = 32_000_000
 
 
 def corpus_documents(folder: str) -> tuple[dict, list[str]]:
@@ -82,17 +85,20 @@ def _read_run(path: str) -> Iterator[Document]:
             yield from chunk
 
 
-def sorted_documents(docs: Iterable[Document], spill_prefix: str, run_documents: int = SORT_RUN_DOCUMENTS
-                     ) -> Iterator[Document]:
-    """`docs` in (id, sentences) order, holding at most `run_documents` of them (and a row group per run while
-    merging): a larger input is sorted in runs spilled to `spill_prefix`-N files, then merged."""
+def sorted_documents(docs: Iterable[Document], spill_prefix: str, run_documents: int = SORT_RUN_DOCUMENTS,
+                     run_characters: int = SORT_RUN_CHARACTERS) -> Iterator[Document]:
+    """`docs` in (id, sentences) order, holding at most `run_documents` of them or about `run_characters`
+    characters of sentences (and a row group per run while merging): a larger input is sorted in runs spilled
+    to `spill_prefix`-N files, then merged."""
     runs: list[str] = []
     run: list[Document] = []
+    characters = 0
     for doc in docs:
         run.append(doc)
-        if len(run) == run_documents:
+        characters += sum(map(len, doc.sentences))
+        if len(run) == run_documents or characters >= run_characters:
             runs.append(_spill(sorted(run, key=_sort_key), f"{spill_prefix}-{len(runs)}"))
-            run = []
+            run, characters = [], 0
     run.sort(key=_sort_key)
     if not runs:
         yield from run
@@ -112,12 +118,14 @@ def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
         yield chunk
 
 
-def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: Iterable[Document],
+def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: Iterable[Document | HandedDocument],
                           text_output: bool, run_documents: int = SORT_RUN_DOCUMENTS) -> list[tuple[str, int]]:
     """Writes one shard of the documents (Parquet, and reference-format text if `text_output`) in id order, a
-    row group at a time; returns (path relative to the output, bytes) of each file."""
+    row group at a time; returns (path relative to the output, bytes) of each file. Handed-off documents are
+    read back one at a time."""
     documents = DOCUMENTS_FILES.name(shard, num_shards)
     text = TEXT_FILES.name(shard, num_shards) if text_output else None
+    docs = fetched(doc.document if isinstance(doc, HandedDocument) else doc for doc in docs)
     ordered = sorted_documents(docs, staging.temporary(f"_sort/{documents}"), run_documents)
     with staging.create(documents) as handle, \
             (staging.create(text) if text else contextlib.nullcontext()) as text_handle:
@@ -139,8 +147,8 @@ def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: I
 
 
 class WriteDocuments(beam.PTransform):
-    """Writes every shard, empty ones included, so the -of-N set is always complete; returns the
-    (relative path, bytes) of every file written."""
+    """Writes every shard of the documents (Documents or HandedDocuments), empty ones included, so the -of-N
+    set is always complete; returns the (relative path, bytes) of every file written."""
 
     def __init__(self, staging: Staging, num_shards: int, text_output: bool) -> None:
         super().__init__()

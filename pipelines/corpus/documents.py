@@ -6,6 +6,9 @@ or error); the stats file is the sum of these, so counts always reconcile.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
+
+from pipelines.handoff import Spilled
 
 KEPT = "kept"
 DROPPED = "dropped"
@@ -34,6 +37,15 @@ class Document:
     text: str = ""
     markup: str = "plain"  # "plain" | "wikitext"
     sentences: tuple[str, ...] = ()
+
+
+class HandedDocument(NamedTuple):
+    """A document crossing a shuffle with what the step behind it needs in the open: `document` is the
+    Document itself, or where it was spilled with the files handoff (pipelines.handoff)."""
+
+    id: str
+    input: str
+    document: Document | Spilled
 
 
 @dataclasses.dataclass(frozen=True)

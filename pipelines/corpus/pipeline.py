@@ -17,13 +17,24 @@ from apache_beam.io.filesystems import FileSystems
 from formats.corpus_files import ERROR_FILES
 from pipelines import progress
 from pipelines.corpus import dedup, document_writer, stats
-from pipelines.corpus.documents import DROPPED, ERROR, KEPT, REPAIRED, Document, ErrorRecord, MalformedInput, Outcome
+from pipelines.corpus.documents import (
+    DROPPED,
+    ERROR,
+    KEPT,
+    REPAIRED,
+    Document,
+    ErrorRecord,
+    HandedDocument,
+    MalformedInput,
+    Outcome,
+)
 from pipelines.corpus.filters import QualityThresholds, sentences_drop_reason, text_drop_reason
 from pipelines.corpus.inputs import InputFile
 from pipelines.corpus.normalization import normalize_text
 from pipelines.corpus.segmentation import SentenceSegmenter
 from pipelines.corpus.sources import ReadOptions, plan_dump_ranges, read_dump_range, read_file
 from pipelines.corpus.wikitext.cleaners import DEFAULT_CLEANER, make_cleaner
+from pipelines.handoff import Spilled, SpoolingDoFn, Spread, load
 from pipelines.output_folder import Staging
 
 OUTCOMES = "outcomes"
@@ -46,6 +57,12 @@ class CorpusOptions:
     spacy_model: str | None = None
     num_shards: int = 1
     text_output: bool = False
+    # How pages and documents cross the shuffles (pipelines.handoff): "files" keeps the DirectRunner's memory
+    # flat, with the spool files in `handoff_folder`.
+    handoff: str = "shuffle"
+    handoff_folder: str = ""
+    # Reshuffles after the fan-outs spread the work over workers; with one worker they only cost.
+    spread: bool = True
 
 
 def _count(status: str, reason: str, value: int = 1) -> None:
@@ -171,15 +188,28 @@ def _emit_group(group) -> Iterator:
     _, (best, counts) = group
     counts = dict(counts)
     counts[best.input] -= 1
-    yield best
+    yield best.document
     yield from _route(Outcome(key, DROPPED, DUPLICATE, count=n) for key, n in sorted(counts.items()) if n)
 
 
+class _KeyByContent(SpoolingDoFn):
+    """(content key, the document handed off): only the kept one of a group is read back."""
+
+    def process(self, doc: Document):
+        yield dedup.content_key(doc.text), HandedDocument(doc.id, doc.input, self.hand_off(doc))
+
+
 class DeduplicateExact(beam.PTransform):
+    """Documents -> one of each text (Documents, or Spilled ones with the files handoff)."""
+
+    def __init__(self, handoff: str = "shuffle", folder: str = "") -> None:
+        super().__init__()
+        self._handoff, self._folder = handoff, folder
+
     def expand(self, docs):
         return (
             docs
-            | "KeyByContent" >> beam.Map(lambda doc: (dedup.content_key(doc.text), doc))
+            | "KeyByContent" >> beam.ParDo(_KeyByContent(self._handoff, self._folder))
             | "KeepSmallestId" >> beam.CombinePerKey(_KeepSmallestId())
             | "EmitKept" >> beam.FlatMap(_emit_group).with_outputs(OUTCOMES, main="docs")
         )
@@ -225,17 +255,21 @@ class DeduplicateNear(beam.PTransform):
         )
 
 
-class _Segment(beam.DoFn):
-    """Sentences with spaCy (one pipeline per language, loaded once per worker)."""
+class _Segment(SpoolingDoFn):
+    """Sentences with spaCy (one pipeline per language, loaded once per worker); documents arrive and leave
+    handed off as the shuffles around it travel."""
 
-    def __init__(self, model: str | None, thresholds: QualityThresholds) -> None:
+    def __init__(self, model: str | None, thresholds: QualityThresholds, handoff: str = "shuffle",
+                 folder: str = "") -> None:
+        super().__init__(handoff, folder)
         self._model = model
         self._thresholds = thresholds
 
     def setup(self) -> None:
         self._segmenter = SentenceSegmenter(self._model)
 
-    def process(self, doc: Document):
+    def process(self, item: Document | Spilled):
+        doc = self.fetch(item)
         sentences = self._segmenter.segment(doc.language, doc.text)
         reason = sentences_drop_reason(sentences, self._thresholds)
         if reason:
@@ -243,7 +277,17 @@ class _Segment(beam.DoFn):
             return
         characters = sum(map(len, sentences))
         yield from _route([Outcome(doc.input, KEPT, sentences=len(sentences), characters=characters)])
-        yield dataclasses.replace(doc, text="", sentences=tuple(sentences))
+        segmented = dataclasses.replace(doc, text="", sentences=tuple(sentences))
+        yield HandedDocument(doc.id, doc.input, self.hand_off(segmented))
+
+
+def _spreading(spread: bool):
+    """The spreading transform as given, or a pass-through where the work is not spread."""
+    return (lambda transform: transform) if spread else (lambda _: beam.Map(lambda value: value))
+
+
+def _loaded(item: Document | Spilled) -> Document:
+    return load([item])[0]
 
 
 class _Ledger:
@@ -272,24 +316,28 @@ class ReadDocuments(beam.PTransform):
     Returns (documents, outcomes, errors).
     """
 
-    def __init__(self, files: list[InputFile], read: ReadOptions, wiki_cleaner: str, thresholds: QualityThresholds) -> None:
+    def __init__(self, files: list[InputFile], read: ReadOptions, wiki_cleaner: str, thresholds: QualityThresholds,
+                 handoff: str = "shuffle", handoff_folder: str = "", spread: bool = True) -> None:
         super().__init__()
         self._files = files
         self._read = read
         self._wiki_cleaner = wiki_cleaner
         self._thresholds = thresholds
+        self._handoff, self._handoff_folder = handoff, handoff_folder
+        self._spread = spread
 
     def expand(self, pipeline):
         ledger = _Ledger()
+        spread = _spreading(self._spread)
         read = (
             pipeline
             | "ListFiles" >> beam.Create(self._files)
-            | "SpreadFiles" >> beam.Reshuffle()
+            | "SpreadFiles" >> spread(beam.Reshuffle())
             | "PlanReads" >> beam.ParDo(_PlanReads(self._read))
-            | "SpreadRanges" >> beam.Reshuffle()
+            | "SpreadRanges" >> spread(beam.Reshuffle())
             | "Read" >> beam.ParDo(_ReadRecords(self._read)).with_outputs(OUTCOMES, ERRORS, main="docs")
         )
-        docs = ledger.take(read, has_errors=True) | "SpreadPages" >> beam.Reshuffle()
+        docs = ledger.take(read, has_errors=True) | "SpreadPages" >> spread(Spread(self._handoff, self._handoff_folder))
         cleaned = docs | "Clean" >> beam.ParDo(
             _CleanAndFilter(self._wiki_cleaner, self._thresholds)
         ).with_outputs(OUTCOMES, ERRORS, main="docs")
@@ -308,21 +356,24 @@ class BuildCorpus(beam.PTransform):
     def expand(self, pipeline):
         options = self._options
         ledger = _Ledger()
+        handoff, folder = options.handoff, options.handoff_folder
         docs, read_outcomes, read_errors = pipeline | "ReadDocuments" >> ReadDocuments(
-            self._files, options.read, options.wiki_cleaner, options.thresholds
+            self._files, options.read, options.wiki_cleaner, options.thresholds, handoff, folder, options.spread
         )
         ledger.outcomes.append(read_outcomes)
         ledger.errors.append(read_errors)
         if options.dedup:
-            docs = ledger.take(docs | "ExactDedup" >> DeduplicateExact())
+            docs = ledger.take(docs | "ExactDedup" >> DeduplicateExact(handoff, folder))
         if options.near_dedup:
+            # MinHash compares texts, so the kept documents are read back here (memory then grows with the
+            # corpus on the DirectRunner, as near-duplicate detection's buckets do anyway).
+            docs = docs | "LoadKept" >> beam.Map(_loaded)
             docs = ledger.take(docs | "NearDedup" >> DeduplicateNear(options.near_dedup_threshold))
         segmented = (
             docs
-            | "SpreadDocuments" >> beam.Reshuffle()
-            | "Segment" >> beam.ParDo(_Segment(options.spacy_model, options.thresholds)).with_outputs(
-                OUTCOMES, main="docs"
-            )
+            | "SpreadDocuments" >> _spreading(options.spread)(Spread(handoff, folder))
+            | "Segment" >> beam.ParDo(_Segment(options.spacy_model, options.thresholds, handoff, folder)
+                                      ).with_outputs(OUTCOMES, main="docs")
         )
         docs = ledger.take(segmented)
         return (docs, *ledger.flatten("All"))

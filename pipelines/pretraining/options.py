@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from formats.pretraining_data import METADATA_FILE, SHARD_PATTERN, length_folder, shard_name
 from pipelines.output_folder import Output, run_identity
-from pipelines.pretraining.handoff import HANDOFFS
+from pipelines.handoff import HANDOFFS
 from pipelines.pretraining.instances import InstanceOptions
 
 DOCS_PER_RANGE = 32
@@ -25,8 +25,8 @@ class PretrainingDataOptions:
     input_stats: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)  # input file -> bytes: part of what identifies the run
     docs_per_range: int = DOCS_PER_RANGE  # documents a worker holds at once while pairing
-    handoff: str = "shuffle"  # how shuffled data travels: see pipelines.pretraining.handoff
-    handoff_folder: str = ""  # where "files" puts it (pipelines.pretraining.handoff.handoff_folder)
+    handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
+    handoff_folder: str = ""  # where "files" puts it (pipelines.handoff.handoff_folder)
     # Whether the documents are reshuffled before tokenizing, so that several workers share the reading's
     # output; with one worker it would only copy every document once more.
     spread: bool = True

@@ -27,7 +27,7 @@ holding the corpus:
 Memory per worker is a range group (tens of documents and the requests to
 them) or one shard being written, whatever the corpus size. How documents,
 requests and instances travel through the shuffles (as Beam elements, or as
-files) is pipelines.pretraining.handoff's.
+files) is pipelines.handoff's.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from apache_beam.pvalue import AsSingleton, TaggedOutput
 from pipelines import progress
 from pipelines.output_folder import Staging
 from pipelines.pretraining.datasets import publish_shard, sum_counts, write_metadata
-from pipelines.pretraining.handoff import Spilled, SpoolingDoFn, Spread, load
+from pipelines.handoff import Spilled, SpoolingDoFn, Spread, load
 from pipelines.pretraining.inputs import DOCUMENT_COLUMNS, bert_text_documents, text_document_prefixes
 from pipelines.pretraining.instance_batch import InstanceBatch, new_batches
 from pipelines.pretraining.instances import SpecialIds, TokenizedDocument

@@ -18,7 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 
 from formats.tfrecord import RecordBlock, record_starts
 from pipelines.output_folder import created
-from pipelines.pretraining.handoff import Reader, Spilled, Spool
+from pipelines.handoff import Reader, Spilled, Spool
 
 RECORDS_PER_CHUNK = 4096
 

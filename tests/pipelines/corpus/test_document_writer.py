@@ -59,6 +59,18 @@ def test_a_large_shard_is_held_a_run_at_a_time(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("run-*"))
 
 
+def test_runs_are_cut_by_characters_too(tmp_path: Path, monkeypatch) -> None:
+    docs = _documents(500)
+    characters = sum(sum(map(len, doc.sentences)) for doc in docs)
+    runs: list[str] = []
+    spill = document_writer._spill
+    monkeypatch.setattr(document_writer, "_spill", lambda run, path: (runs.append(path), spill(run, path))[1])
+    ordered = list(sorted_documents(iter(docs), str(tmp_path / "run"), run_documents=10_000,
+                                    run_characters=characters // 4))
+    assert ordered == sorted(docs, key=lambda doc: (doc.id, doc.sentences))
+    assert len(runs) in (3, 4)  # every quarter of the text (the last may stay in memory)
+
+
 def test_an_empty_shard_is_an_empty_table(tmp_path: Path) -> None:
     written = _write(tmp_path, [], run_documents=10)
     assert pq.read_table(tmp_path / "documents-00000-of-00001.parquet").num_rows == 0

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import bz2
+import collections
+import fnmatch
 import json
 import pathlib
 import shutil
@@ -9,8 +11,10 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines import handoff
 from pipelines.cli import main as cli
 from pipelines.corpus import stats
+from pipelines.output_folder import WORK_PREFIX
 from tests.support.wiki_fixtures import DATA, WIKI, sample_xml, split_dump, write_multistream
 
 GUTENBERG = DATA / "gutenberg"
@@ -157,6 +161,35 @@ def test_same_output_with_two_worker_processes(tmp_path):
     assert files == sorted(p.name for p in two.glob("documents-*")) and len(files) == 2
     for name in files:
         assert (one / name).read_bytes() == (two / name).read_bytes()
+
+
+def test_files_handoff_writes_the_same_documents_and_removes_its_files(tmp_path, monkeypatch):
+    arguments = ["--input", f"wikipedia:{WIKI}/[ef]*.bz2", "--input", f"gutenberg:{GUTENBERG}/pg10*.txt",
+                 "--input", f"gutenberg:{GUTENBERG}/pg10026*.txt", "--num_shards", "2", "--text_output"]
+    shuffled, expected = run(tmp_path, "shuffle", *arguments, "--handoff", "shuffle")
+    spilled: list[str] = []
+    files: list[str] = []
+    add, close = handoff.Spool.add, handoff.Spool.close
+    monkeypatch.setattr(handoff, "SPOOL_BYTES", 1)  # a file per value
+    monkeypatch.setattr(handoff.Spool, "add", lambda self, value: (spilled.append(type(value).__name__),
+                                                                   add(self, value))[1])
+    monkeypatch.setattr(handoff.Spool, "close", lambda self: (files.extend([self.path] if self.pending else []),
+                                                              close(self)))
+    # Two worker threads: the work is spread (one worker reads and cleans without a Reshuffle), and the
+    # monkeypatched spool sees every value.
+    out, summary = run(tmp_path, "files", *arguments, "--handoff", "files", "--direct_num_workers", "2",
+                       "--direct_running_mode", "multi_threading")
+    dropped = expected["dropped"]
+    assert (summary["kept"], summary["dropped"]) == (expected["kept"], dropped) and dropped["duplicate"] == 1
+    for name in sorted(p.name for p in shuffled.glob("*-of-*")):
+        assert (out / name).read_bytes() == (shuffled / name).read_bytes(), name
+    # Blocks of pages before cleaning; each cleaned document before deduplication (the kept, the duplicate, those
+    # segmentation drops), each segmented one before the shard writers.
+    kinds = collections.Counter(spilled)
+    cleaned = summary["kept"] + 1 + dropped.get("too_few_sentences", 0)
+    assert kinds["list"] > 1 and kinds["Document"] == cleaned + summary["kept"]
+    assert files and all(fnmatch.fnmatch(path, f"{out}/{WORK_PREFIX}corpus-*/{handoff.FOLDER}/*") for path in files)
+    assert not list(out.glob(f"{WORK_PREFIX}*"))
 
 
 def test_unusable_arguments_stop_with_a_message(tmp_path, capsys):

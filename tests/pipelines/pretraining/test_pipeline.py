@@ -15,11 +15,11 @@ import pytest
 
 from pipelines.cli.beam_command import fn_api_runner
 from pipelines.cli.main import main
-from pipelines.cli.pretraining_data import resolve_handoff, resolve_spread
+from pipelines.cli.beam_command import resolve_handoff, resolve_spread
 from pipelines.corpus.document_writer import documents_table
 from pipelines.corpus.documents import Document
 from pipelines.output_folder import WORK_PREFIX, Staging, record_fields
-from pipelines.pretraining import handoff
+from pipelines import handoff
 from pipelines.pretraining import pipeline as pretraining_pipeline
 from pipelines.pretraining import shard_writer
 from pipelines.pretraining.instances import InstanceOptions

@@ -9,7 +9,7 @@ import pytest
 
 from formats.tfrecord import framed_examples
 from pipelines.pretraining import shard_writer
-from pipelines.pretraining.handoff import Spool
+from pipelines.handoff import Spool
 from pipelines.pretraining.shard_writer import shard_piece, write_shard
 
 

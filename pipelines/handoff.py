@@ -1,4 +1,4 @@
-"""How the pretraining stage's large shuffles travel: as Beam elements, or as files.
+"""How the large shuffles of the corpus and pretraining stages travel: as Beam elements, or as files.
 
 The DirectRunner keeps every shuffled element in its own process (and with
 worker processes sends each through gRPC twice), so a local run's memory grows
@@ -136,8 +136,19 @@ def load(items: Iterable[T | Spilled]) -> list[T]:
     return values
 
 
+def fetched(items: Iterable[T | Spilled]) -> Iterator[T]:
+    """The values one by one, in the order given, Spilled ones read back: for a stream too large for load."""
+    reader = Reader()
+    try:
+        for item in items:
+            yield pickle.loads(reader.read(item)) if isinstance(item, Spilled) else item
+    finally:
+        reader.close()
+
+
 class SpoolingDoFn(beam.DoFn):
-    """A DoFn whose outputs bound for a shuffle go through `hand_off` (a spool per bundle with "files")."""
+    """A DoFn whose outputs bound for a shuffle go through `hand_off` (a spool per bundle with "files"), and
+    whose handed-off inputs come back through `fetch`."""
 
     def __init__(self, handoff: str, folder: str) -> None:
         if handoff not in HANDOFFS:
@@ -146,13 +157,23 @@ class SpoolingDoFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.spool = Spool(self.folder) if self.handoff == "files" else None
+        self.reader: Reader | None = None
 
     def hand_off(self, value: T) -> T | Spilled:
         return value if self.spool is None else self.spool.add(value)
 
+    def fetch(self, value: T | Spilled) -> T:
+        """The value itself, or a Spilled one read back."""
+        if not isinstance(value, Spilled):
+            return value
+        self.reader = self.reader or Reader()
+        return pickle.loads(self.reader.read(value))
+
     def finish_bundle(self) -> None:
         if self.spool is not None:
             self.spool.close()
+        if self.reader is not None:
+            self.reader.close()
 
 
 class _Blocks(SpoolingDoFn):

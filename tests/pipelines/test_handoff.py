@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.pretraining import handoff
+from pipelines import handoff
 
 
 def test_spool_writes_when_full_and_load_reads_back_in_the_order_given(tmp_path: Path) -> None:
