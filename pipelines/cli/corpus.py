@@ -19,6 +19,7 @@ from pipelines.cli.beam_command import (
     check_worker_paths,
     check_worker_readable,
     command_parameters,
+    fn_api_runner,
     input_files,
     read_options,
     resolve_handoff,
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                       else "", spread=resolve_spread(beam_args))
         if made and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
                 pipeline, files, options, parameters, stage.staging, output.run), "corpus",
-                progress.file_totals(files)):
+                progress.file_totals(files), fn_api_runner(beam_args)):
             return 0
     with FileSystems.open(f"{options.output}/{CORPUS_STATS_FILE}") as handle:
         summary = json.loads(handle.read())

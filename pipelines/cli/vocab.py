@@ -15,6 +15,7 @@ from pipelines.cli.beam_command import (
     check_output_writable,
     check_worker_paths,
     command_parameters,
+    fn_api_runner,
     input_files,
     read_options,
     resolve_handoff,
@@ -134,7 +135,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                       else "", spread=resolve_spread(beam_args))
         if made:
             if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(
-                    pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files)):
+                    pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files),
+                    fn_api_runner(beam_args)):
                 return 0
             if not FileSystems.exists(f"{options.output}/{vocab_pipeline.STATS_FILE}"):  # nothing learned
                 with FileSystems.open(vocab_pipeline.error_stats(stage.staging)) as handle:

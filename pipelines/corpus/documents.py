@@ -18,6 +18,7 @@ ERROR = "error"
 REPAIRED = "repaired"
 INVALID_UTF8_BYTES = "invalid_utf8_bytes"
 SPLIT_DOCUMENTS = "oversized_documents_split"
+NORMALIZED = "normalized"  # Document.markup of plain text already normalized
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +26,9 @@ class Document:
     """One document on its way through the corpus stage.
 
     `text` holds paragraphs separated by a blank line; `markup` says whether it
-    still needs wikitext cleaning. `sentences` is filled by segmentation.
+    still needs wikitext cleaning, or is already in `normalize_text`'s form
+    (NORMALIZED: a Gutenberg book's body), which spares normalizing it twice.
+    `sentences` is filled by segmentation.
     """
 
     id: str
@@ -35,7 +38,7 @@ class Document:
     url: str = ""
     language: str = ""
     text: str = ""
-    markup: str = "plain"  # "plain" | "wikitext"
+    markup: str = "plain"  # "plain" | "wikitext" | NORMALIZED
     sentences: tuple[str, ...] = ()
 
 

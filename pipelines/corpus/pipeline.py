@@ -24,6 +24,7 @@ from pipelines.corpus.documents import (
     REPAIRED,
     Document,
     ErrorRecord,
+    NORMALIZED,
     HandedDocument,
     MalformedInput,
     Outcome,
@@ -149,7 +150,8 @@ class _CleanAndFilter(beam.DoFn):
                 text = self._cleaner.clean(text, doc.title, doc.language)
             except Exception as error:  # a cleaner bug must cost one page, not the job
                 return ErrorRecord(doc.input, doc.source, "cleaning_failed", f"{type(error).__name__}: {error}", doc.id)
-        text = normalize_text(text)
+        if doc.markup != NORMALIZED:
+            text = normalize_text(text)
         reason = text_drop_reason(text, self._thresholds)
         if reason:
             return Outcome(doc.input, DROPPED, reason)

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pipelines.corpus.documents import (
     DROPPED,
     INVALID_UTF8_BYTES,
+    NORMALIZED,
     REPAIRED,
     SPLIT_DOCUMENTS,
     Document,
@@ -169,6 +170,7 @@ def _read_gutenberg(item: InputFile, options: ReadOptions) -> Iterator[Record]:
         url=f"https://www.gutenberg.org/ebooks/{number}" if number else "",
         language=options.language or book.language,
         text=book.body,
+        markup=NORMALIZED,
     ))
 
 
@@ -289,7 +291,9 @@ def _bounded(item: InputFile, options: ReadOptions, doc: Document) -> Iterator[R
     yield Outcome(item.input, REPAIRED, SPLIT_DOCUMENTS)
     pieces = 0
     for pieces, piece in enumerate(cut_text(doc.text, options.max_page_bytes), 1):
-        yield dataclasses.replace(doc, id=f"{doc.id}#{pieces}", text=piece)
+        # A cut may leave a space or line break at a piece's edge: plain text again, normalized in cleaning.
+        markup = "plain" if doc.markup == NORMALIZED else doc.markup
+        yield dataclasses.replace(doc, id=f"{doc.id}#{pieces}", text=piece, markup=markup)
     logging.warning(
         "%s: document %s of %d characters cut into %d documents of at most %d (see --max_page_bytes)",
         item.path, doc.id, len(doc.text), pieces, options.max_page_bytes,

@@ -69,3 +69,17 @@ def test_long_text_is_cut_into_bounded_documents(tmp_path):
     assert of_type(records, Outcome) == [Outcome(f"text:{path}", REPAIRED, SPLIT_DOCUMENTS)]
     # Under the limit it stays one document.
     assert [d.id for d in of_type(read(path, "text"), Document)] == ["one-line:0"]
+
+
+def test_a_book_is_read_normalized_and_its_cut_pieces_are_plain_again(tmp_path):
+    from pipelines.corpus.documents import NORMALIZED
+    from pipelines.corpus.normalization import normalize_text
+
+    path = tmp_path / "pg1342.txt"
+    path.write_text(BOOK)
+    (book,) = of_type(read(path, "gutenberg"), Document)
+    # Cleaning skips normalizing it again, which is only right if the body is in normalize_text's form.
+    assert book.markup == NORMALIZED and normalize_text(book.text) == book.text
+    pieces = of_type(read(path, "gutenberg", max_page_bytes=20_000), Document)
+    assert len(pieces) > 1 and {piece.markup for piece in pieces} == {"plain"}
+    assert any(normalize_text(piece.text) != piece.text for piece in pieces)
