@@ -93,15 +93,21 @@ class BmpFastPattern:
     sre tests a class's BMP part with one bitmap lookup but every astral range one by one, and the category
     classes hold hundreds of astral ranges (unassigned code points are category Cn), so a class like "not
     punctuation, symbol or space" is 10x slower whole. Text without astral characters, nearly all text, cannot
-    tell the two builds apart: a class's astral part never matches it, in a negated class or not.
+    tell the two builds apart: a class's astral part never matches it, in a negated class or not. The whole
+    build is compiled on the first text that needs it (compiling these classes is itself slow).
 
     `build(below)` returns the pattern with its classes cut to code points under `below` (see `class_body`).
     """
 
     def __init__(self, build: Callable[[int], str]) -> None:
+        self._build = build
         self._bmp = re.compile(build(BMP_END))
-        self._full = re.compile(build(sys.maxunicode + 1))
+        self._full: re.Pattern | None = None
 
     def on(self, text: str) -> re.Pattern:
         """The build to use on `text`."""
-        return self._full if _ASTRAL.search(text) else self._bmp
+        if not _ASTRAL.search(text):
+            return self._bmp
+        if self._full is None:
+            self._full = re.compile(self._build(sys.maxunicode + 1))
+        return self._full

@@ -16,7 +16,6 @@ import hashlib
 import re
 
 import numpy as np
-from datasketch import MinHash
 
 SHINGLE_SIZE = 5
 NUM_PERM = 128
@@ -43,6 +42,10 @@ def shingles(text: str, size: int = SHINGLE_SIZE) -> list[bytes]:
 
 
 def minhash_signature(text: str, num_perm: int = NUM_PERM) -> np.ndarray:
+    # Imported here: datasketch brings scipy, half a second of every corpus process that never asks for
+    # near-duplicates (the default).
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=num_perm, seed=_SEED)
     minhash.update_batch(shingles(text))
     return minhash.hashvalues

@@ -66,39 +66,38 @@ class SentenceStarts:
         then runs the pipeline)."""
         if not text or _IRREGULAR_SPACE.search(text):
             return None
-        end_char = self._ends.search(text)
-        if end_char is None:
-            return [(0, len(text))]
         starts = [0]
-        armed = False
-        word_start = text.rfind(" ", 0, end_char.start()) + 1
         length = len(text)
-        while word_start < length:
-            word_end = text.find(" ", word_start)
-            if word_end < 0:
-                word_end = length
-            if not armed:
-                end_char = self._ends.search(text, word_start, word_end)
-                if end_char is None:
-                    # Nothing before the next word with a punct char can start a sentence.
-                    end_char = self._ends.search(text, word_end)
-                    if end_char is None:
-                        break
-                    word_start = text.rfind(" ", 0, end_char.start()) + 1
-                    continue
-            tokens = self._tokens(text[word_start:word_end])
-            if tokens is None:
-                return None
-            for offset, ends, punctuation in tokens:
-                if armed and not punctuation and not ends:
-                    starts.append(word_start + offset)
-                    armed = False
-                elif ends:
-                    armed = True
-            word_start = word_end + 1
+        walked = 0  # the words before this offset are done
+        for end_char in self._ends.finditer(text):
+            if end_char.start() < walked:
+                continue
+            # Nothing between a word with a punct char and the next such word can start a sentence, unless the
+            # rule is still armed after it: then the next words are walked until it is not.
+            word_start = text.rfind(" ", 0, end_char.start()) + 1
+            armed = False
+            while word_start < length:
+                word_end = text.find(" ", word_start)
+                if word_end < 0:
+                    word_end = length
+                tokens = self._tokens(text[word_start:word_end])
+                if tokens is None:
+                    return None
+                for offset, ends, punctuation in tokens:
+                    if armed and not punctuation and not ends:
+                        starts.append(word_start + offset)
+                        armed = False
+                    elif ends:
+                        armed = True
+                word_start = word_end + 1
+                if not armed:
+                    break
+            walked = word_start
         return [(start, _rstrip_end(text, start, end)) for start, end in zip(starts, [*starts[1:], length])]
 
     def _tokens(self, word: str) -> tuple[_Token, ...] | None:
+        if word.isalnum():  # letters and digits only (no category P), the common case after a sentence end
+            return _ORDINARY_WORD
         tokens = self._words.get(word)
         if tokens is None:
             if not _PUNCTUATION.on(word).search(word):

@@ -30,6 +30,7 @@ TRICKY = [
     "end.-- dash. \u2014Next. 'quoted.' \"double.\" ((nested.)) end?)] Start. ?. !. .x .",
     "word.word word!word word?word \u2026 ellipsis\u2026 Next. No. 5. St. Louis. Jan. 5.",
     "trailing space after the last word. ",
+    "no sentence end and a trailing space ",
 ]
 
 
