@@ -16,17 +16,25 @@ together), so the rates are per core. In turn, --repeats times (medians):
 1. the reference tokenizer on the 4.8 MB English books input of
    benchmarks/tokenizer_speed.py (reference tokens per second);
 2. the whole `bertprep corpus` job (DirectRunner, one worker, default options)
-   on every Wikipedia dump and book of --data: MB of page text read (counted
-   as benchmarks/corpus_throughput.py counts it: the decompressed text of
-   every page of the dumps plus the books' bytes) per CPU second, and the
-   clean text it writes (the documents' sentence bytes);
-3. `bertprep vocab` on that output: CPU seconds per MB of clean text for word
-   counting (a second run where only 2,000 words reach the learner), and
-   the learning's CPU seconds per distinct word (the full run's CPU less
-   that run's);
+   on one and on two copies of every Wikipedia dump and book of the
+   repository's samples (benchmarks/scale_run.py's copies: shuffled
+   paragraphs, renamed pages, so deduplication keeps them): MB of page text
+   read (counted as benchmarks/corpus_throughput.py counts it: the
+   decompressed text of every page of the dumps plus the books' bytes) per
+   CPU second, and the clean text it writes (the documents' sentence bytes);
+3. `bertprep vocab` on each output with only 2,000 words reaching the
+   learner (word counting), and once in full on the first (the learning's
+   CPU seconds per distinct word: the full run's CPU less the counting
+   run's);
 4. `bertprep pretraining-data --lengths 128:20,512:80 --dupe_factor 5` on the
-   books input repeated --pretraining_scale times: CPU seconds per MB and
-   instances of each length per MB (from its metadata.json).
+   books input repeated --pretraining_scale times and twice that: CPU
+   seconds per MB and instances of each length per MB (from metadata.json).
+
+Each job's fixed start-up (imports, a spaCy pipeline per language of the
+samples, Beam's set-up) is paid once per worker process, which on Dataflow
+is nothing against hours of work, so the projection uses the marginal rates:
+the difference of the two sizes' CPU seconds over the difference of their
+MB. The whole-job rates of the smaller size are printed too.
 
 Then the projection for English Wikipedia under the assumptions printed with
 it (vCPU-hours per stage, measured and rescaled), and a table of wall time,
@@ -57,6 +65,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.corpus_throughput import _children_cpu  # noqa: E402
 from benchmarks.make_bert_text import BENCHMARK_BOOKS  # noqa: E402
+from benchmarks.scale_run import build_copies  # noqa: E402
 from benchmarks.tokenizer_speed import bench_lines, pin_to_one_core, reference_contender, time_runs  # noqa: E402
 from pipelines.corpus.readers.wikipedia_dump import WikiPage, iter_dump  # noqa: E402
 
@@ -134,50 +143,68 @@ def reference_tokens_per_s(lines: list[str]) -> tuple[float, float]:
     return count / cpu, count / wall
 
 
-def measure_once(data: pathlib.Path, lines: list[str], bert_text: pathlib.Path, work: pathlib.Path) -> dict:
+def _corpus_size(copies: int, work: pathlib.Path) -> dict[str, float]:
+    """Corpus and word counting on `copies` copies of the samples: page text MB, clean MB, CPU seconds."""
+    inputs, out = work / f"input-{copies}", work / f"corpus-{copies}"
+    build_copies(inputs, copies)
+    cpu, wall = run_cpu(command("corpus", "--input", f"wikipedia:{inputs}/*.bz2", "--input", f"gutenberg:{inputs}/*.txt",
+                                "--output", str(out)))
+    raw = page_text_mb(sorted(inputs.glob("*.bz2")), sorted(inputs.glob("*.txt")))
+    clean = clean_text_mb(out)
+    # The job records its learner's wall seconds, not CPU: on a core shared with other jobs that can be several
+    # times the CPU, so counting is measured by a run where only COUNTING_ONLY_WORDS reach the learner
+    # (counting and evaluation the same, learning ~0.1 s).
+    counting, _ = run_cpu(command("vocab", "--input", f"parquet:{out}/documents-*.parquet", "--output",
+                                  str(work / f"vocab-counting-{copies}"), "--max_words", str(COUNTING_ONLY_WORDS)))
+    print(f"  corpus, {copies} cop{'y' if copies == 1 else 'ies'}: {raw:.1f} MB page text -> {clean:.1f} MB clean "
+          f"text, {cpu:.1f} CPU s ({wall:.1f} s wall); word counting {counting:.1f} CPU s", flush=True)
+    return {"raw": raw, "clean": clean, "cpu": cpu, "counting": counting}
+
+
+def _pretraining_size(bert_text: pathlib.Path, work: pathlib.Path) -> tuple[float, float, dict[str, int]]:
+    """pretraining-data on `bert_text`: (MB, CPU seconds, instances of each length)."""
+    out = work / f"pretraining-{bert_text.stem}"
+    cpu, wall = run_cpu(command("pretraining-data", "--input", f"bert-text:{bert_text}", "--vocab", str(VOCAB),
+                                "--output", str(out), "--lengths", LENGTHS, "--dupe_factor", str(DUPE_FACTOR),
+                                "--seed", "12345"))
+    mb = bert_text.stat().st_size / 1e6
+    instances = {}
+    for spec in LENGTHS.split(","):
+        length = spec.split(":")[0]
+        counters = json.loads((out / f"seq{length}" / "metadata.json").read_text())["counters"]
+        instances[f"seq{length}"] = counters[f"seq{length}_instances"]
+    print(f"  pretraining-data: {mb:.1f} MB, {cpu:.1f} CPU s ({wall:.1f} s wall), "
+          + ", ".join(f"{k} {v:,}" for k, v in instances.items()), flush=True)
+    return mb, cpu, instances
+
+
+def measure_once(lines: list[str], bert_texts: tuple[pathlib.Path, pathlib.Path], work: pathlib.Path) -> dict:
     per_cpu_s, per_wall_s = reference_tokens_per_s(lines)
     rates: dict[str, float] = {"reference tokens/s": per_cpu_s, "reference tokens/s (wall)": per_wall_s}
     print(f"  reference tokenizer: {per_cpu_s:,.0f} tokens per CPU s ({per_wall_s:,.0f} per wall s)", flush=True)
 
-    corpus_out = work / "corpus"
-    cpu, wall = run_cpu(command("corpus", "--input", f"wikipedia:{data}/wikipedia/*.bz2",
-                                "--input", f"gutenberg:{data}/gutenberg/*.txt", "--output", str(corpus_out)))
-    raw = page_text_mb(sorted((data / "wikipedia").glob("*.bz2")), sorted((data / "gutenberg").glob("*.txt")))
-    clean = clean_text_mb(corpus_out)
-    rates |= {"corpus input MB": raw, "corpus clean MB": clean, "corpus CPU s": cpu,
-              "corpus MB/s per core": raw / cpu, "clean/raw": clean / raw}
-    print(f"  corpus: {raw:.1f} MB page text -> {clean:.1f} MB clean text, {cpu:.1f} CPU s ({wall:.1f} s wall)",
-          flush=True)
+    one, two = _corpus_size(1, work), _corpus_size(2, work)
+    rates |= {"corpus input MB": one["raw"], "corpus CPU s": one["cpu"],
+              "corpus MB/s per core, whole job": one["raw"] / one["cpu"],
+              "corpus MB/s per core": (two["raw"] - one["raw"]) / (two["cpu"] - one["cpu"]),
+              "clean/raw": one["clean"] / one["raw"],
+              "vocab counting CPU s/MB, whole job": one["counting"] / one["clean"],
+              "vocab counting CPU s/MB": (two["counting"] - one["counting"]) / (two["clean"] - one["clean"])}
 
-    # The job records its learner's wall seconds, not CPU: on a core shared with other jobs that can be several
-    # times the CPU, so learning is separated by a second run where only COUNTING_ONLY_WORDS reach the learner
-    # (counting and evaluation the same, learning ~0.1 s): learning CPU = the full job's CPU less that run's.
-    full_cpu, full_wall = run_cpu(command("vocab", "--input", f"parquet:{corpus_out}/documents-*.parquet",
+    full_cpu, full_wall = run_cpu(command("vocab", "--input", f"parquet:{work}/corpus-1/documents-*.parquet",
                                           "--output", str(work / "vocab")))
     stats = json.loads((work / "vocab" / "vocab_stats.json").read_text())
-    counting_cpu, counting_wall = run_cpu(command("vocab", "--input", f"parquet:{corpus_out}/documents-*.parquet",
-                                                  "--output", str(work / "vocab-counting"),
-                                                  "--max_words", str(COUNTING_ONLY_WORDS)))
-    learning = max(full_cpu - counting_cpu, 0.0)
-    rates |= {"vocab CPU s": full_cpu, "vocab counting-only CPU s": counting_cpu, "vocab learning CPU s": learning,
-              "vocab learning wall s (recorded)": stats["learning_seconds"],
-              "vocab distinct words": stats["distinct_words"], "vocab counting CPU s/MB": counting_cpu / clean,
+    learning = max(full_cpu - one["counting"], 0.0)
+    rates |= {"vocab learning CPU s": learning, "vocab learning wall s (recorded)": stats["learning_seconds"],
+              "vocab distinct words": stats["distinct_words"],
               "vocab learning CPU s per M words": learning / stats["distinct_words"] * 1e6}
     print(f"  vocab: {full_cpu:.1f} CPU s ({full_wall:.1f} s wall, {stats['distinct_words']:,} distinct words "
-          f"learned in {stats['learning_seconds']:.1f} s wall); counting only ({COUNTING_ONLY_WORDS:,} words "
-          f"learned): {counting_cpu:.1f} CPU s ({counting_wall:.1f} s wall)", flush=True)
+          f"learned in {stats['learning_seconds']:.1f} s wall)", flush=True)
 
-    cpu, wall = run_cpu(command("pretraining-data", "--input", f"bert-text:{bert_text}", "--vocab", str(VOCAB),
-                                "--output", str(work / "pretraining"), "--lengths", LENGTHS,
-                                "--dupe_factor", str(DUPE_FACTOR), "--seed", "12345"))
-    mb = bert_text.stat().st_size / 1e6
-    rates |= {"pretraining input MB": mb, "pretraining CPU s": cpu, "pretraining CPU s/MB": cpu / mb}
-    for spec in LENGTHS.split(","):
-        length = spec.split(":")[0]
-        counters = json.loads((work / "pretraining" / f"seq{length}" / "metadata.json").read_text())["counters"]
-        rates[f"seq{length} instances/MB"] = counters[f"seq{length}_instances"] / mb
-    print(f"  pretraining-data: {mb:.1f} MB, {cpu:.1f} CPU s ({wall:.1f} s wall), "
-          + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items() if k.endswith("instances/MB")), flush=True)
+    (small_mb, small_cpu, small), (large_mb, large_cpu, large) = (_pretraining_size(text, work) for text in bert_texts)
+    rates |= {"pretraining input MB": small_mb, "pretraining CPU s/MB, whole job": small_cpu / small_mb,
+              "pretraining CPU s/MB": (large_cpu - small_cpu) / (large_mb - small_mb)}
+    rates |= {f"{length} instances/MB": count / large_mb for length, count in large.items()}
     return rates
 
 
@@ -214,10 +241,12 @@ def cost_table(hours: dict[str, float], a: Assumptions, workers: tuple[int, ...]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=pathlib.Path, default=REPO / "benchmarks" / "data",
-                        help="folder with wikipedia/*.bz2 and gutenberg/*.txt")
+                        help="folder with gutenberg/*.txt for the tokenizer and pretraining inputs (the corpus input "
+                        "is built from the repository's samples)")
     parser.add_argument("--repeats", type=int, default=1, help="measurements of every rate; medians reported")
     parser.add_argument("--pretraining_scale", type=int, default=4,
-                        help="the books input repeated this many times for pretraining-data (4: ~19 MB)")
+                        help="the books input repeated this many times, and twice that, for pretraining-data "
+                        "(4: ~19 and ~39 MB)")
     parser.add_argument("--reference_tokens_per_s", type=float, default=190_000,
                         help="the reference tokenizer's speed on the machine to project for")
     parser.add_argument("--goal_vcpu_hours", type=float, default=15)
@@ -231,21 +260,31 @@ def main() -> None:
     if any(dirty):
         print("uncommitted changes measured: " + ", ".join(line.strip() for line in dirty if line))
 
-    work = pathlib.Path(tempfile.mkdtemp(prefix="bertprep-projection-"))
+    with tempfile.TemporaryDirectory(prefix="bertprep-projection-") as folder:
+        rates = measure(args, pathlib.Path(folder))
+    report(rates, args)
+
+
+def measure(args: argparse.Namespace, work: pathlib.Path) -> dict[str, float]:
+    """The medians of --repeats measurements of every rate, made in `work`."""
     base = work / "en.txt"
     # make_bert_text.py's own output (byte-identical to what pretraining_data.py feeds both sides), repeated.
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "make_bert_text.py"), str(base),
                     *(str(args.data / "gutenberg" / name) for name in BENCHMARK_BOOKS)], check=True)
-    bert_text = work / f"en{args.pretraining_scale}.txt"
-    bert_text.write_bytes(base.read_bytes() * args.pretraining_scale)
+    bert_texts = []
+    for scale in (args.pretraining_scale, 2 * args.pretraining_scale):
+        bert_texts.append(work / f"en{scale}.txt")
+        bert_texts[-1].write_bytes(base.read_bytes() * scale)
     lines = bench_lines(args.data / "gutenberg")
 
     runs = []
     for repeat in range(args.repeats):
         print(f"run {repeat + 1}:", flush=True)
-        runs.append(measure_once(args.data, lines, bert_text, work / f"run{repeat}"))
-    rates = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        runs.append(measure_once(lines, tuple(bert_texts), work / f"run{repeat}"))
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
+
+def report(rates: dict[str, float], args: argparse.Namespace) -> None:
     print("\n## Measured rates (per core)\n")
     for key, value in rates.items():
         print(f"- {key}: {value:,.3f}" if value < 100 else f"- {key}: {value:,.0f}")

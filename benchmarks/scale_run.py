@@ -70,25 +70,43 @@ def dump_copy(xml: bytes, copy: int) -> bytes:
     return _PAGE.sub(lambda m: _page_copy(m.group(0), copy, next(numbers)), xml)
 
 
+def _samples() -> list[tuple[str, bytes | str]]:
+    """The sample dumps (decompressed XML) and books (text), by file name."""
+    dumps = [(path.name, bz2.decompress(path.read_bytes())) for path in sorted((DATA / "wikipedia").glob("*.bz2"))]
+    books = [(path.name, path.read_bytes().decode("utf-8", errors="replace"))
+             for path in sorted((DATA / "gutenberg").glob("*.txt"))]
+    return [*dumps, *books]
+
+
+def _write_copy(folder: Path, name: str, source: bytes | str, copy: int) -> int:
+    """Copy `copy` of one sample written into `folder` (copy 0 is the sample itself); its uncompressed bytes."""
+    if name.endswith(".bz2"):
+        data = dump_copy(source, copy) if copy else source
+        (folder / f"copy{copy:04d}-{name}").write_bytes(bz2.compress(data, 6))
+    else:
+        data = (book_copy(source, copy) if copy else source).encode("utf-8")
+        (folder / f"copy{copy:04d}-{name}").write_bytes(data)
+    return len(data)
+
+
 def build_input(folder: Path, megabytes: int) -> int:
     """Copies of the samples in `folder` until they hold `megabytes` MB of uncompressed text; the bytes."""
     folder.mkdir(parents=True, exist_ok=True)
-    dumps = {path.name: bz2.decompress(path.read_bytes()) for path in sorted((DATA / "wikipedia").glob("*.bz2"))}
-    books = {path.name: path.read_bytes().decode("utf-8", errors="replace")
-             for path in sorted((DATA / "gutenberg").glob("*.txt"))}
+    samples = _samples()
     total = 0
     for copy in range(10**6):
-        for name, source in [*dumps.items(), *books.items()]:
+        for name, source in samples:
             if total >= megabytes * 1_000_000:
                 return total
-            if name.endswith(".bz2"):
-                data = dump_copy(source, copy) if copy else source
-                (folder / f"copy{copy:04d}-{name}").write_bytes(bz2.compress(data, 6))
-            else:
-                data = (book_copy(source, copy) if copy else source).encode("utf-8")
-                (folder / f"copy{copy:04d}-{name}").write_bytes(data)
-            total += len(data)
+            total += _write_copy(folder, name, source, copy)
     return total
+
+
+def build_copies(folder: Path, copies: int) -> int:
+    """`copies` whole copies of the samples in `folder`; the bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = _samples()
+    return sum(_write_copy(folder, name, source, copy) for copy in range(copies) for name, source in samples)
 
 
 def _check_counters(out: Path) -> str:
