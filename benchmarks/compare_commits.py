@@ -38,7 +38,8 @@ def checkout(revision: str) -> Path:
     return tree
 
 
-def _children_cpu() -> float:
+def children_cpu_seconds() -> float:
+    """User + system seconds of this process's finished children (subprocess.run waits for them)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -48,10 +49,10 @@ def timed_run(tree: Path, command: list[str], output_flag: str) -> tuple[float, 
     (user + system, the command and its worker processes) change less than wall time when other jobs share
     the machine."""
     with tempfile.TemporaryDirectory() as output:
-        started, cpu = time.perf_counter(), _children_cpu()
+        started, cpu = time.perf_counter(), children_cpu_seconds()
         subprocess.run([sys.executable, "-m", "pipelines.cli", *command, output_flag, f"{output}/out"], cwd=tree,
                        env={**os.environ, "PYTHONPATH": str(tree)}, check=True, capture_output=True)
-        return time.perf_counter() - started, _children_cpu() - cpu
+        return time.perf_counter() - started, children_cpu_seconds() - cpu
 
 
 def main() -> None:

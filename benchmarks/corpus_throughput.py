@@ -18,7 +18,6 @@ import argparse
 import bz2
 import glob
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.compare_commits import children_cpu_seconds  # noqa: E402
 from pipelines.corpus.filters import QualityThresholds, text_drop_reason  # noqa: E402
 from pipelines.corpus.normalization import normalize_text  # noqa: E402
 from pipelines.corpus.readers import gutenberg  # noqa: E402
@@ -102,14 +102,9 @@ def beam_times(data: str, workers: int) -> tuple[float, float]:
         ]
         if workers > 1:
             command += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
-        started, cpu = time.perf_counter(), _children_cpu()
+        started, cpu = time.perf_counter(), children_cpu_seconds()
         subprocess.run(command, check=True, capture_output=True)
-        return time.perf_counter() - started, _children_cpu() - cpu
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+        return time.perf_counter() - started, children_cpu_seconds() - cpu
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ from dataclasses import dataclass  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.corpus_throughput import _children_cpu  # noqa: E402
+from benchmarks.compare_commits import children_cpu_seconds  # noqa: E402
 from benchmarks.make_bert_text import BENCHMARK_BOOKS  # noqa: E402
 from benchmarks.scale_run import build_copies  # noqa: E402
 from benchmarks.tokenizer_speed import bench_lines, pin_to_one_core, reference_contender, time_runs  # noqa: E402
@@ -98,13 +98,13 @@ def command(stage: str, *args: str) -> list[str]:
 
 def run_cpu(argv: list[str]) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of a command and all its descendants; exits with its log if it fails."""
-    cpu, started = _children_cpu(), time.perf_counter()
+    cpu, started = children_cpu_seconds(), time.perf_counter()
     with tempfile.TemporaryFile() as log:  # a pipe could fill up with Beam's logging and block the job
         process = subprocess.run(argv, stdout=log, stderr=log)
         if process.returncode:
             log.seek(0)
             sys.exit(f"{' '.join(argv[2:5])} failed:\n{log.read().decode(errors='replace')[-3000:]}")
-    return _children_cpu() - cpu, time.perf_counter() - started
+    return children_cpu_seconds() - cpu, time.perf_counter() - started
 
 
 def page_text_mb(dumps: list[pathlib.Path], books: list[pathlib.Path]) -> float:

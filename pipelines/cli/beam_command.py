@@ -143,6 +143,14 @@ def resolve_spread(beam_args: list[str]) -> bool:
     return bool(runner and "direct" not in runner) or direct_num_workers(beam_args) != 1
 
 
+def distribution(handoff_choice: str, beam_args: list[str], handoff_folder: str) -> dict:
+    """A stage's `handoff`, `handoff_folder` and `spread` options (the fields of those names in its options):
+    --handoff resolved, the folder kept only for the files handoff, and whether to spread the work."""
+    handoff = resolve_handoff(handoff_choice, beam_args)
+    return {"handoff": handoff, "handoff_folder": handoff_folder if handoff == "files" else "",
+            "spread": resolve_spread(beam_args)}
+
+
 def direct_num_workers(beam_args: list[str]) -> int:
     """The DirectRunner's worker count (--direct_num_workers; 0 means one per core)."""
     workers = PipelineOptions(beam_args).view_as(DirectOptions).direct_num_workers

@@ -19,11 +19,10 @@ from pipelines.cli.beam_command import (
     check_worker_paths,
     check_worker_readable,
     command_parameters,
+    distribution,
     fn_api_runner,
     input_files,
     read_options,
-    resolve_handoff,
-    resolve_spread,
     run_pipeline,
 )
 from pipelines.cli.flags import add_bool_flag, add_overwrite_argument
@@ -115,12 +114,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     }
     output = Output(options.output, CORPUS_STATS_FILE, CORPUS_FILE_PATTERNS,
                     run_identity("corpus", command_parameters(args), {f.path: f.size for f in files}))
-    handoff = resolve_handoff(args.handoff, beam_args)
     with StageRun("corpus", options.output, [output], args.overwrite) as stage, \
             handoff_space(stage.staging.work) as handoff_folder:
         made = bool(stage.pending)
-        options = dataclasses.replace(options, handoff=handoff, handoff_folder=handoff_folder if handoff == "files"
-                                      else "", spread=resolve_spread(beam_args))
+        options = dataclasses.replace(options, **distribution(args.handoff, beam_args, handoff_folder))
         if made and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
                 pipeline, files, options, parameters, stage.staging, output.run), "corpus",
                 progress.file_totals(files), fn_api_runner(beam_args)):

@@ -13,9 +13,8 @@ from pipelines.cli.beam_command import (
     add_handoff_flag,
     check_output_writable,
     check_worker_readable,
+    distribution,
     fn_api_runner,
-    resolve_handoff,
-    resolve_spread,
     run_pipeline,
 )
 from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_overwrite_argument, add_vocab_file_flag
@@ -157,8 +156,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
     # The vocab is read here and travels inside the pipeline, so only the documents must be on workers' reach.
     tokenizer, sha256 = load_tokenizer(vocab_path, args.do_lower_case)
     options = pretraining_options(args, output, vocab_path, sha256, input_stats)
-    handoff = resolve_handoff(args.handoff, beam_args)
-    options = dataclasses.replace(options, inputs=sizes, shard_files=shard_files, spread=resolve_spread(beam_args))
+    options = dataclasses.replace(options, inputs=sizes, shard_files=shard_files)
     check_worker_readable(beam_args, parquet + text, "--input")
     check_worker_readable(beam_args, [options.output], "--output")
     check_output_writable(options.output)
@@ -167,7 +165,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
             handoff_space(stage.staging.work) as handoff_folder:
         pending = {output.folder for output in stage.pending}
         todo = dataclasses.replace(options, lengths=tuple(length for length in folders if folders[length] in pending),
-                                   handoff=handoff, handoff_folder=handoff_folder if handoff == "files" else "")
+                                   **distribution(args.handoff, beam_args, handoff_folder))
         if pending and not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
                 pipeline, todo, tokenizer, parquet, text, stage.staging), "pretraining-data",
                 progress.corpus_totals(input_stats, inputs), fn_api_runner(beam_args)):

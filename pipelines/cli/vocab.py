@@ -15,11 +15,10 @@ from pipelines.cli.beam_command import (
     check_output_writable,
     check_worker_paths,
     command_parameters,
+    distribution,
     fn_api_runner,
     input_files,
     read_options,
-    resolve_handoff,
-    resolve_spread,
     run_pipeline,
 )
 from pipelines.cli.flags import add_lower_case_flag, add_overwrite_argument
@@ -127,12 +126,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     check_output_writable(options.output)
     output = Output(options.output, vocab_pipeline.STATS_FILE, (vocab_pipeline.VOCAB_FILE,),
                     run_identity("vocab", command_parameters(args), {f.path: f.size for f in files}))
-    handoff = resolve_handoff(args.handoff, beam_args)
     with StageRun("vocab", options.output, [output], args.overwrite) as stage, \
             handoff_space(stage.staging.work) as handoff_folder:
         made = bool(stage.pending)
-        options = dataclasses.replace(options, handoff=handoff, handoff_folder=handoff_folder if handoff == "files"
-                                      else "", spread=resolve_spread(beam_args))
+        options = dataclasses.replace(options, **distribution(args.handoff, beam_args, handoff_folder))
         if made:
             if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(
                     pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files),

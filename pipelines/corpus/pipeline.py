@@ -283,9 +283,9 @@ class _Segment(SpoolingDoFn):
         yield HandedDocument(doc.id, doc.input, self.hand_off(segmented))
 
 
-def _spreading(spread: bool):
-    """The spreading transform as given, or a pass-through where the work is not spread."""
-    return (lambda transform: transform) if spread else (lambda _: beam.Map(lambda value: value))
+def _spread_if(spread: bool, transform: beam.PTransform) -> beam.PTransform:
+    """`transform` (a Reshuffle or Spread), or a pass-through where the work is not spread."""
+    return transform if spread else beam.Map(lambda value: value)
 
 
 def _loaded(item: Document | Spilled) -> Document:
@@ -330,16 +330,16 @@ class ReadDocuments(beam.PTransform):
 
     def expand(self, pipeline):
         ledger = _Ledger()
-        spread = _spreading(self._spread)
         read = (
             pipeline
             | "ListFiles" >> beam.Create(self._files)
-            | "SpreadFiles" >> spread(beam.Reshuffle())
+            | "SpreadFiles" >> _spread_if(self._spread, beam.Reshuffle())
             | "PlanReads" >> beam.ParDo(_PlanReads(self._read))
-            | "SpreadRanges" >> spread(beam.Reshuffle())
+            | "SpreadRanges" >> _spread_if(self._spread, beam.Reshuffle())
             | "Read" >> beam.ParDo(_ReadRecords(self._read)).with_outputs(OUTCOMES, ERRORS, main="docs")
         )
-        docs = ledger.take(read, has_errors=True) | "SpreadPages" >> spread(Spread(self._handoff, self._handoff_folder))
+        spread_pages = _spread_if(self._spread, Spread(self._handoff, self._handoff_folder))
+        docs = ledger.take(read, has_errors=True) | "SpreadPages" >> spread_pages
         cleaned = docs | "Clean" >> beam.ParDo(
             _CleanAndFilter(self._wiki_cleaner, self._thresholds)
         ).with_outputs(OUTCOMES, ERRORS, main="docs")
@@ -373,7 +373,7 @@ class BuildCorpus(beam.PTransform):
             docs = ledger.take(docs | "NearDedup" >> DeduplicateNear(options.near_dedup_threshold))
         segmented = (
             docs
-            | "SpreadDocuments" >> _spreading(options.spread)(Spread(handoff, folder))
+            | "SpreadDocuments" >> _spread_if(options.spread, Spread(handoff, folder))
             | "Segment" >> beam.ParDo(_Segment(options.spacy_model, options.thresholds, handoff, folder)
                                       ).with_outputs(OUTCOMES, main="docs")
         )
