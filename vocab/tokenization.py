@@ -44,6 +44,7 @@ import functools
 import itertools
 import re
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from vocab.unicode_classes import Ranges, category_ranges, class_body, merge_ranges
@@ -131,27 +132,50 @@ class _Tables:
     def __init__(self) -> None:
         # Control and format characters vanish (not even a space), except
         # tab/LF/CR, which are whitespace; so do NUL and U+FFFD.
-        drop = category_ranges(("Cc", "Cf"), add=[(0, 0), (0xFFFD, 0xFFFD)], exclude="\t\n\r")
+        self.drop = category_ranges(("Cc", "Cf"), add=[(0, 0), (0xFFFD, 0xFFFD)], exclude="\t\n\r")
         punct = category_ranges(("P",), add=_ASCII_PUNCT_RANGES)
-        isolated = merge_ranges([*punct, *_CJK_RANGES])
-        mn = category_ranges(("Mn",))
+        self.isolated = merge_ranges([*punct, *_CJK_RANGES])
+        self.mn = category_ranges(("Mn",))
         # sre tests a class's BMP part with one bitmap lookup but its
         # astral ranges one by one, so text that is and stays in the BMP
         # (nearly all) gets classes without astral ranges: 10-20x faster.
         # A few BMP characters become astral under NFD (U+FA6C -> U+242EE),
         # so they send a text down the full path too.
-        self.bmp = _Passes(drop, mn, isolated, 0x10000)
-        self.isolated = isolated
-        self.full = _Passes(drop, mn, isolated, 0x110000)
-        to_astral = [
-            (cp, cp)
-            for cp in range(0x10000)
-            if not 0xD800 <= cp <= 0xDFFF
-            and max(unicodedata.normalize("NFD", chr(cp).lower())) > "\uffff"
-        ]
-        self.astral_re = re.compile(f"[\\U00010000-\\U0010ffff{class_body(to_astral)}]")
+        self.bmp = _Passes(self.drop, self.mn, self.isolated, 0x10000)
+        self.astral_re = re.compile(f"[\\U00010000-\\U0010ffff{class_body(_bmp_to_astral())}]")
         self.ascii_drop_re = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]+")
         self.ascii_token_re = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]")
+
+    @functools.cached_property
+    def full(self) -> _Passes:
+        """The passes for text that is or becomes astral: compiled on the first such text, which most runs never see."""
+        return _Passes(self.drop, self.mn, self.isolated, 0x110000)
+
+
+def _bmp_to_astral() -> Ranges:
+    """The BMP code points whose lowercased NFD holds an astral character."""
+    # lower() and NFD map each character on its own (the final-sigma rule picks between two BMP letters, and
+    # canonical reordering only moves marks), so a block of characters maps to an astral one exactly when one
+    # of its characters does: halving the blocks that do finds them in a few dozen normalizations where a
+    # scan takes 63,488.
+    astral = re.compile("[\\U00010000-\\U0010ffff]")
+    found: Ranges = []
+
+    def search(chars: str, first: int, start: int, end: int) -> None:
+        """Appends the code points of chars[start:end] (chars[0] is `first`) that map to astral ones."""
+        if not astral.search(unicodedata.normalize("NFD", chars[start:end].lower())):
+            return
+        if end - start == 1:
+            found.append((first + start, first + start))
+            return
+        middle = (start + end) // 2
+        search(chars, first, start, middle)
+        search(chars, first, middle, end)
+
+    for first, last in ((0, 0xD7FF), (0xE000, 0xFFFF)):  # the surrogates are no characters
+        chars = "".join(map(chr, range(first, last + 1)))
+        search(chars, first, 0, len(chars))
+    return found
 
 
 @functools.cache
@@ -164,7 +188,14 @@ def _isolated_bitmap() -> bytes:
     """The isolated class (punctuation, CJK) as one bit per code point, for the compiled path."""
     bits = bytearray(0x110000 // 8)
     for first, last in _tables().isolated:
-        for cp in range(first, last + 1):
+        # The whole bytes inside a range in one slice (the CJK blocks are 100k code points), its ends bit by bit.
+        whole_first, whole_end = (first + 7) >> 3, (last + 1) >> 3
+        if whole_first < whole_end:
+            bits[whole_first:whole_end] = b"\xff" * (whole_end - whole_first)
+            loose = itertools.chain(range(first, whole_first << 3), range(whole_end << 3, last + 1))
+        else:
+            loose = range(first, last + 1)
+        for cp in loose:
             bits[cp >> 3] |= 1 << (cp & 7)
     return bytes(bits)
 
@@ -422,6 +453,32 @@ class WordpieceTokenizer:
         return list(itertools.chain.from_iterable(map(self._cache.__getitem__, words)))
 
 
+class _Shared:
+    """A FullTokenizer's pickled state and the attributes built from it, for every tokenizer of that state."""
+
+    __slots__ = ("state", "attributes", "__weakref__")
+
+    def __init__(self, state: dict, attributes: dict) -> None:
+        self.state = state
+        self.attributes = attributes
+
+
+# Tokenizers pickled or unpickled in one process share the attributes built from equal pickled states (vocab
+# dicts, compiled encoders, word caches) while one of them lives: Beam unpickles a tokenizer for every DoFn
+# instance (each stage, each thread), and sharing builds it (~20 ms) and holds its caches once per process.
+# The caches map words to pure functions of them, and no user keeps state in them across a call that another
+# thread's use could break: the compiled loop holds no borrowed entry past anything that can switch threads,
+# and _WordCache only adds and clears.
+_SHARED: weakref.WeakValueDictionary[tuple, _Shared] = weakref.WeakValueDictionary()
+
+
+def _shared_key(state: dict) -> tuple:
+    vocab = state["vocab"]
+    # The compiled loop can be switched off (tests do), so a tokenizer's parts depend on it too.
+    return (vocab if isinstance(vocab, str) else tuple(vocab.items()), state["do_lower_case"], state["cache_size"],
+            _compiled is not None)
+
+
 class FullTokenizer:
     """BasicTokenizer then WordPiece, with the reference FullTokenizer's interface.
 
@@ -429,6 +486,10 @@ class FullTokenizer:
     ids for `encode`/`encode_batch`), and the compiled path's cache of the
     words of whitespace-separated non-ASCII chunks; 500k cached words take
     about 100 MB.
+
+    Copies made by pickling share the original's vocab, encoders and caches
+    within a process (see _SHARED), so the tokenizer and its vocab must not
+    be changed once it has been pickled.
     """
 
     def __init__(
@@ -464,14 +525,29 @@ class FullTokenizer:
 
     def __getstate__(self) -> dict:
         # Only what rebuilds the rest: Beam ships this object to every worker.
-        return {
-            "vocab": _pack_vocab(self.vocab),
-            "do_lower_case": self.do_lower_case,
-            "cache_size": self.cache_size,
-        }
+        shared = self.__dict__.get("_shared")
+        if shared is None:
+            shared = self._share({
+                "vocab": _pack_vocab(self.vocab),
+                "do_lower_case": self.do_lower_case,
+                "cache_size": self.cache_size,
+            })
+        return dict(shared.state)
 
     def __setstate__(self, state: dict) -> None:
-        self._setup(_unpack_vocab(state["vocab"]), state["do_lower_case"], state["cache_size"])
+        shared = _SHARED.get(_shared_key(state))
+        if shared is None:
+            self._setup(_unpack_vocab(state["vocab"]), state["do_lower_case"], state["cache_size"])
+            self._share(state)
+        else:
+            self.__dict__.update(shared.attributes)
+            self._shared = shared
+
+    def _share(self, state: dict) -> _Shared:
+        """Offers this tokenizer's attributes to the tokenizers unpickled from `state` in this process."""
+        shared = self._shared = _Shared(dict(state), dict(self.__dict__))
+        _SHARED.setdefault(_shared_key(state), shared)
+        return shared
 
     def tokenize(self, text: str) -> list[str]:
         if self._compiled_pieces is not None:

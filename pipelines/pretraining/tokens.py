@@ -24,13 +24,13 @@ def check_vocab_case(vocab: Mapping[str, int], do_lower_case: bool) -> None:
     """Refuses a vocab whose case contradicts --do_lower_case, which would fill the data with [UNK]."""
     entries = [token for token in vocab if not (token.startswith("[") and token.endswith("]"))]
     capitalized = [token for token in entries if token.lower() != token]
-    letters = sum(any(char.isalpha() for char in token) for token in entries)
     if do_lower_case and len(capitalized) > _CASED_SHARE * len(entries):
         raise ValueError(
             f"the vocab is cased ({len(capitalized)} entries with capitals, e.g. {capitalized[:3]}) but "
             "--do_lower_case lowercases the text, so those entries would never be used: pass "
             "--no-do_lower_case or give an uncased vocab")
-    if not do_lower_case and not capitalized and letters > 100:
+    # Counting the entries with letters walks every character of the vocab: only --no-do_lower_case needs it.
+    if not do_lower_case and not capitalized and sum(any(map(str.isalpha, token)) for token in entries) > 100:
         raise ValueError(
             "the vocab is uncased (no entry has a capital) but --no-do_lower_case keeps capitals, so "
             "capitalized words would become [UNK]: pass --do_lower_case or give a cased vocab")

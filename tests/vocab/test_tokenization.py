@@ -10,11 +10,14 @@ loop (vocab/_wordpiece.c) and the pure-Python one used without a C compiler.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import gc
 import itertools
 import pathlib
 import pickle
 import random
+import sys
 import unicodedata
 
 import pytest
@@ -617,3 +620,86 @@ def test_component_tokenizers_pickle(code_path):
     assert pickle.loads(pickle.dumps(WordpieceTokenizer(vocab={}))).vocab == {}
     basic = pickle.loads(pickle.dumps(BasicTokenizer(do_lower_case=False)))
     assert basic.tokenize("Hello, World") == ["Hello", ",", "World"]
+
+
+# --------------------------------------------------------------------------
+# Start-up: the tables' shortcuts, and tokenizers unpickled in one process sharing their parts
+# --------------------------------------------------------------------------
+
+
+def test_bmp_characters_that_become_astral_are_found_by_halving_as_by_a_scan():
+    scanned = [(cp, cp) for cp in range(0x10000)
+               if not 0xD800 <= cp <= 0xDFFF and max(unicodedata.normalize("NFD", chr(cp).lower())) > "\uffff"]
+    assert scanned  # U+FA6C and others, for any Unicode version this code has met
+    assert tokenization._bmp_to_astral() == scanned
+
+
+def test_isolated_bitmap_holds_exactly_the_isolated_class():
+    bitmap = tokenization._isolated_bitmap()
+    isolated = {cp for first, last in tokenization._tables().isolated for cp in range(first, last + 1)}
+    assert len(bitmap) == 0x110000 // 8
+    assert {cp for cp in range(0x110000) if bitmap[cp >> 3] >> (cp & 7) & 1} == isolated
+
+
+def test_the_full_unicode_passes_are_compiled_on_the_first_astral_text(monkeypatch):
+    tables = tokenization._Tables()
+    monkeypatch.setattr(tokenization, "_tables", lambda: tables)
+    assert tokenization._basic_tokens("Café, naïve “x”", True) == ["cafe", ",", "naive", "“", "x", "”"]
+    assert "full" not in tables.__dict__
+    # U+FA6C is in the BMP but becomes astral under NFD.
+    assert tokenization._basic_tokens("a\U0001F600b \ufa6c", True) == ["a\U0001F600b", "\U000242ee"]
+    assert "full" in tables.__dict__
+
+
+def _built_parts(tokenizer: FullTokenizer) -> list:
+    return [tokenizer.vocab, tokenizer.inv_vocab, tokenizer.wordpiece_tokenizer, tokenizer._id_cache,
+            tokenizer._compiled_ids]
+
+
+def test_tokenizers_unpickled_in_one_process_share_their_parts(code_path):
+    tokenizer = FullTokenizer(VOCAB, cache_size=1000)
+    data = pickle.dumps(tokenizer)
+    first, second = pickle.loads(data), pickle.loads(data)
+    for part in zip(_built_parts(tokenizer), _built_parts(first), _built_parts(second)):
+        assert part[0] is part[1] is part[2]
+    texts = _fuzz_texts(100)
+    assert first.encode_batch(texts) == second.encode_batch(texts) == tokenizer.encode_batch(texts)
+    assert pickle.dumps(first) == pickle.dumps(second) == data
+    # Another casing, cache size or code path builds its own.
+    others = [pickle.loads(pickle.dumps(FullTokenizer(VOCAB, do_lower_case=False, cache_size=1000))),
+              pickle.loads(pickle.dumps(FullTokenizer(VOCAB, cache_size=999)))]
+    if code_path == "compiled":
+        with on_path("python"):
+            others.append(pickle.loads(data))
+            assert others[-1]._compiled_ids is None
+    for other in others:
+        assert not any(a is b for a, b in zip(_built_parts(other), _built_parts(tokenizer)) if a is not None)
+
+
+def test_a_state_unpickled_after_its_tokenizers_are_gone_is_built_again():
+    tokenizer = FullTokenizer.from_vocab({token: i for i, token in enumerate(SMALL_VOCAB)}, cache_size=77)
+    data = pickle.dumps(tokenizer)
+    key = tokenization._shared_key(pickle.loads(data).__getstate__())
+    assert key in tokenization._SHARED
+    del tokenizer
+    gc.collect()
+    assert key not in tokenization._SHARED
+    clone = pickle.loads(data)
+    assert clone.tokenize("unwanted running") == ["un", "##want", "##ed", "runn", "##ing"]
+    assert tokenization._SHARED[key] is clone._shared
+
+
+def test_tokenizers_sharing_caches_across_threads_stay_correct(code_path):
+    texts = _fuzz_texts(400)
+    expected = FullTokenizer(VOCAB).encode_batch(texts)
+    data = pickle.dumps(FullTokenizer(VOCAB, cache_size=50))  # small caches: cleared while other threads use them
+    clones = [pickle.loads(data) for _ in range(4)]
+    assert all(clone._id_cache is clones[0]._id_cache for clone in clones)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(clones)) as pool:
+            results = list(pool.map(lambda clone: [clone.encode(text) for text in texts], clones * 2))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(result == expected for result in results)

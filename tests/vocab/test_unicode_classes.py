@@ -1,10 +1,14 @@
-"""BmpFastPattern: the BMP-only build is a speed-up that no text can observe."""
+"""BmpFastPattern: the BMP-only build is a speed-up that no text can observe; the shipped category runs are a
+fresh scan's."""
+import pathlib
 import re
 import sys
+import unicodedata
 
 import pytest
 
 from pipelines.corpus import filters
+from vocab import unicode_classes
 from vocab.unicode_classes import BmpFastPattern, category_ranges, class_body
 
 SEPARATORS = category_ranges(("Z", "P", "S", "C"))
@@ -48,3 +52,66 @@ def test_the_filters_count_astral_letters_and_separators():
     assert filters.text_drop_reason(long_words, filters.QualityThresholds()) is None
     emoji = " ".join(["\U0001F600\U0001F600\U0001F600a"] * 30)
     assert filters.text_drop_reason(emoji, filters.QualityThresholds()) == filters.TOO_MANY_NON_LETTERS
+
+
+# --------------------------------------------------------------------------
+# The category runs shipped in vocab/unidata
+# --------------------------------------------------------------------------
+
+UNIDATA = pathlib.Path(unicode_classes.__file__).parent / "unidata"
+
+
+# The supported Pythons' versions ship; another interpreter scans (slower, the same classes).
+running_version_ships = pytest.mark.skipif(
+    unicode_classes.shipped_category_runs(unicodedata.unidata_version) is None,
+    reason=f"no category runs ship for Unicode {unicodedata.unidata_version} (`python -m vocab.unidata` writes them)")
+
+
+@running_version_ships
+def test_the_running_version_ships_and_equals_a_fresh_scan():
+    shipped = unicode_classes.shipped_category_runs(unicodedata.unidata_version)
+    scanned = unicode_classes.scan_category_runs()
+    assert shipped == scanned
+    assert unicode_classes.category_runs() == scanned
+
+
+@running_version_ships
+def test_the_shipped_module_is_what_the_generator_writes(tmp_path):
+    written = unicode_classes.write_unidata_module(tmp_path)
+    shipped = UNIDATA / written.name
+    assert shipped.read_text(encoding="utf-8") == written.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", sorted(UNIDATA.glob("v*.py")), ids=lambda path: path.stem)
+def test_every_shipped_module_covers_all_code_points_once(path):
+    version = path.stem[1:].replace("_", ".")
+    runs = unicode_classes.shipped_category_runs(version)
+    assert runs[0][0] == 0 and runs[-1][1] == sys.maxunicode
+    assert all(end + 1 == next_start for (_, end, _), (next_start, _, _) in zip(runs, runs[1:]))
+    assert all(first <= last for first, last, _ in runs)
+    # Runs are maximal: neighbours differ, and every category is one of Unicode's.
+    assert all(a[2] != b[2] for a, b in zip(runs, runs[1:]))
+    assert {category for _, _, category in runs} <= set(
+        "Lu Ll Lt Lm Lo Mn Mc Me Nd Nl No Pc Pd Ps Pe Pi Pf Po Sm Sc Sk So Zs Zl Zp Cc Cf Cs Co Cn".split())
+
+
+def test_a_version_without_shipped_runs_is_scanned(monkeypatch):
+    assert unicode_classes.shipped_category_runs("1.0.0") is None
+    monkeypatch.setattr(unicodedata, "unidata_version", "1.0.0")
+    monkeypatch.setattr(unicode_classes, "scan_category_runs", lambda: "scanned")
+    assert unicode_classes.category_runs.__wrapped__() == "scanned"
+
+
+def test_a_shipped_module_of_another_version_is_refused(monkeypatch):
+    # A module named for one version that holds another's data must not pass for it.
+    running = unicode_classes.unidata_module_name(unicodedata.unidata_version)
+    monkeypatch.setattr(unicode_classes, "unidata_module_name", lambda _: running)
+    with pytest.raises(ImportError, match=f"holds Unicode {unicodedata.unidata_version}, not 1.0.0"):
+        unicode_classes.shipped_category_runs("1.0.0")
+
+
+def test_encoded_runs_decode_to_themselves():
+    runs = ((0, 0x40, "Cc"), (0x41, 0x10FFFE, "Lu"), (sys.maxunicode, sys.maxunicode, "Cn"))
+    encoded = unicode_classes.encode_category_runs(runs)
+    assert encoded == "0Cc 41Lu 10ffffCn"
+    assert unicode_classes.decode_category_runs(encoded) == runs
