@@ -1,8 +1,8 @@
 """The vocab stage as a Beam pipeline: count words (or sample lines) everywhere, learn on one worker.
 
-Counting is distributed and combiner-friendly: each batch of documents is
-basic-tokenized (the reference BERT basic tokenization) into one Counter, the
-per-word sums are combined, rare words are pruned and only the `max_words`
+Counting is distributed: each worker basic-tokenizes documents (the
+reference BERT basic tokenization) into a bounded word-count table, the tables
+are summed per bucket of words, rare words are pruned and only the `max_words`
 most frequent reach the single learning step, so memory is bounded whatever
 the corpus size. A deterministic share of documents (by id) is held out to
 measure the learned vocabulary.
@@ -16,9 +16,14 @@ import json
 import os
 import tempfile
 import time
+import zlib
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines import progress
 from pipelines.corpus.documents import Document
@@ -27,12 +32,15 @@ from pipelines.corpus.inputs import InputFile
 from pipelines.corpus.pipeline import ReadDocuments
 from pipelines.corpus.sources import ReadOptions
 from pipelines.corpus.wikitext.cleaners import DEFAULT_CLEANER
+from pipelines.handoff import Spilled, SpoolingDoFn
 from pipelines.output_folder import Staging, created, record_fields
 
 METHODS = ("wordpiece", "sentencepiece")
 VOCAB_FILE = "vocab.txt"
 STATS_FILE = "vocab_stats.json"  # the stage's completion record
 METRICS_NAMESPACE = "bertprep.vocab"
+COUNT_BUCKETS = 64  # word-count tables are cut by word hash into this many, each summed on its own
+FLUSH_WORDS = 100_000  # distinct words a counting worker holds before handing its table over
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +79,15 @@ def document_lines(doc: Document) -> list[str]:
     return [line for line in doc.text.split("\n\n") if line.strip()]
 
 
-class _CountWords(beam.DoFn):
-    """One Counter per batch of documents: far fewer elements than one per word."""
+class _CountWords(SpoolingDoFn):
+    """Documents -> (bucket, the bucket's share of a word-count table): a worker counts into one table per
+    bundle and hands it over, cut into COUNT_BUCKETS by a hash of the word, whenever it holds FLUSH_WORDS
+    distinct words and at the end of the bundle; so a worker holds a bounded table, and with the "files" handoff
+    only a reference per bucket and table crosses the shuffle (Beam's combiner lifting for CombinePerKey keeps up
+    to 1,000,000 words per table, and the DirectRunner then holds every flushed partial count)."""
 
-    def __init__(self, do_lower_case: bool, counted: str) -> None:
+    def __init__(self, do_lower_case: bool, counted: str, handoff: str, folder: str) -> None:
+        super().__init__(handoff, folder)
         self._do_lower_case = do_lower_case
         self._counted = counted
 
@@ -86,34 +99,75 @@ class _CountWords(beam.DoFn):
         self._documents = progress.counter(METRICS_NAMESPACE, f"{self._counted}_documents")
         self._words = progress.counter(METRICS_NAMESPACE, f"{self._counted}_words")
 
-    def process(self, batch: list[Document]):
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self._counts: collections.Counter[str] = collections.Counter()
+
+    def process(self, doc: Document):
+        words = 0
+        for line in document_lines(doc):
+            tokens = self._tokenizer.tokenize(line)
+            self._counts.update(tokens)
+            words += len(tokens)
+        self._documents.inc()
+        self._words.inc(words)
+        if len(self._counts) >= FLUSH_WORDS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for bucket_table in self._flush():
+            yield WindowedValue(bucket_table, MIN_TIMESTAMP, [GlobalWindow()])
+        super().finish_bundle()
+
+    def _flush(self) -> Iterator[tuple[int, list[tuple[str, int]] | Spilled]]:
+        buckets: dict[int, list[tuple[str, int]]] = collections.defaultdict(list)
+        for pair in self._counts.items():
+            buckets[word_bucket(pair[0])].append(pair)
+        self._counts = collections.Counter()
+        for bucket, pairs in buckets.items():
+            yield bucket, self.hand_off(pairs)
+
+
+def word_bucket(word: str) -> int:
+    """The count bucket of a word, the same in every process (str hashes are salted per process)."""
+    return zlib.crc32(word.encode("utf-8")) % COUNT_BUCKETS
+
+
+class _SumBucket(SpoolingDoFn):
+    """(bucket, its tables) -> the bucket's (word, count) pairs of at least `min_count`."""
+
+    def __init__(self, min_count: int, handoff: str, folder: str) -> None:
+        super().__init__(handoff, folder)
+        self._min_count = min_count
+
+    def process(self, element):
+        _, tables = element
         counts: collections.Counter[str] = collections.Counter()
-        for doc in batch:
-            for line in document_lines(doc):
-                counts.update(self._tokenizer.tokenize(line))
-        self._documents.inc(len(batch))
-        self._words.inc(counts.total())
-        yield from counts.items()
+        for table in tables:
+            for word, count in self.fetch(table):
+                counts[word] += count
+        min_count = self._min_count
+        yield from (pair for pair in counts.items() if pair[1] >= min_count)
 
 
 class CountWords(beam.PTransform):
     """Documents -> one list of the `max_words` most frequent (word, count) pairs."""
 
-    def __init__(self, do_lower_case: bool, min_count: int, max_words: int, counted: str = "training") -> None:
+    def __init__(self, do_lower_case: bool, min_count: int, max_words: int, counted: str = "training",
+                 handoff: str = "shuffle", folder: str = "") -> None:
         super().__init__()
         self._do_lower_case = do_lower_case
         self._counted = counted
         self._min_count = min_count
         self._max_words = max_words
+        self._handoff, self._folder = handoff, folder
 
     def expand(self, docs):
-        min_count = self._min_count
         return (
             docs
-            | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=256)
-            | "CountBatch" >> beam.ParDo(_CountWords(self._do_lower_case, self._counted))
-            | "SumCounts" >> beam.CombinePerKey(sum)
-            | "PruneRare" >> beam.Filter(lambda word_count: word_count[1] >= min_count)
+            | "CountTables" >> beam.ParDo(_CountWords(self._do_lower_case, self._counted, self._handoff, self._folder))
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "SumBuckets" >> beam.ParDo(_SumBucket(self._min_count, self._handoff, self._folder))
             # (count, word) makes ties deterministic.
             | "MostFrequent" >> beam.combiners.Top.Of(self._max_words, key=lambda wc: (wc[1], wc[0]))
         )
@@ -232,8 +286,11 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[InputFile], options: Voc
 
     train = docs | "TrainingDocuments" >> beam.Filter(lambda doc: not is_heldout(doc))
     heldout = docs | "HeldOutDocuments" >> beam.Filter(is_heldout)
-    word_counts = train | "CountTraining" >> CountWords(options.do_lower_case, options.min_word_count, options.max_words)
-    heldout_counts = heldout | "CountHeldOut" >> CountWords(options.do_lower_case, 1, options.max_words, "heldout")
+    handoff = options.handoff, options.handoff_folder
+    word_counts = train | "CountTraining" >> CountWords(options.do_lower_case, options.min_word_count, options.max_words,
+                                                        "training", *handoff)
+    heldout_counts = heldout | "CountHeldOut" >> CountWords(options.do_lower_case, 1, options.max_words, "heldout",
+                                                            *handoff)
     documents = train | "CountDocuments" >> beam.combiners.Count.Globally()
     if options.method == "sentencepiece":
         sample = train | "Sample" >> SampleLines(options.sample_lines, options.seed)

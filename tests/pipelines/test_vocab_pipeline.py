@@ -103,3 +103,35 @@ def test_counts_are_beam_metrics_that_match_vocab_stats(tmp_path):
     assert metrics["training_documents"] == stats["documents"] > 0
     assert metrics["training_words"] == stats["words"]
     assert metrics["heldout_words"] == stats["heldout"]["words"] > 0
+
+
+@pytest.mark.parametrize("handoff", ["shuffle", "files"])
+def test_word_counts_survive_flushed_tables(tmp_path, monkeypatch, handoff):
+    """Tables handed over every few words and summed per bucket count every word once: the same pairs as one
+    Counter over the documents, pruned at min_count and cut to max_words by (count, word)."""
+    import collections
+
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines import vocab_pipeline
+    from pipelines.corpus.documents import Document
+    from vocab.tokenization import BasicTokenizer
+
+    monkeypatch.setattr(vocab_pipeline, "FLUSH_WORDS", 7)
+    monkeypatch.setattr(vocab_pipeline, "COUNT_BUCKETS", 5)
+    lines = (GUTENBERG / "pg2701-moby-dick-2008-excerpt.txt").read_text(encoding="utf-8").splitlines()[100:700]
+    docs = [Document(id=f"d{i}", input="test", source="test", language="en", text="\n\n".join(lines[i:i + 30]))
+            for i in range(0, len(lines), 30)]
+    tokenizer, expected = BasicTokenizer(do_lower_case=True), collections.Counter()
+    for doc in docs:
+        for line in vocab_pipeline.document_lines(doc):
+            expected.update(tokenizer.tokenize(line))
+    kept = sorted(((word, count) for word, count in expected.items() if count >= 2),
+                  key=lambda wc: (wc[1], wc[0]), reverse=True)[:300]
+    assert len(kept) == 300 and sum(count >= 2 for count in expected.values()) > 300
+    (tmp_path / "handoff").mkdir()
+    with beam.Pipeline() as pipeline:
+        counts = (pipeline | beam.Create(docs)
+                  | vocab_pipeline.CountWords(True, 2, 300, "training", handoff, str(tmp_path / "handoff")))
+        assert_that(counts, equal_to([kept]))
