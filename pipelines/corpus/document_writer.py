@@ -3,11 +3,13 @@
 Beam's file sinks assign elements to shards and order them within a shard
 differently on every run; the design asks for byte-identical output whatever
 the runner or worker count. So each document goes to the shard its id hashes
-to, and a shard is written sorted by id, a row group of 1,000 documents at a
-time. The writer never holds a whole shard: up to `SORT_RUN_DOCUMENTS`
-documents or `SORT_RUN_CHARACTERS` characters of sentences are sorted in
-memory; a larger shard is spilled as sorted runs into the stage's work folder
-and merged while it is written, giving the same bytes.
+to, and a shard is written sorted by id, a row group of 1,000 documents (or
+`ROW_GROUP_CHARACTERS` characters of sentences) at a time. The writer never
+holds a whole shard: up to `SORT_RUN_DOCUMENTS` documents or
+`SORT_RUN_CHARACTERS` characters of sentences are sorted in memory; a larger
+shard is spilled as sorted runs into the stage's work folder, in chunks of
+`SPILL_CHUNK_CHARACTERS`, and merged a chunk of each run at a time while it
+is written, giving the same bytes.
 Each file is written under a temporary name and renamed into place when whole
 (pipelines.output_folder.Staging).
 """
@@ -32,10 +34,14 @@ from pipelines.handoff import fetched
 from pipelines.output_folder import Staging, complete_files, created
 
 _ROW_GROUP_ROWS = 1000
+# A row group of long documents (books) is cut sooner: the writer holds one as Python objects and as Arrow.
+ROW_GROUP_CHARACTERS = 16_000_000
 # Documents sorted in memory at a time, and their characters: a shard with more is sorted in runs that size,
 # spilled and merged. The character bound keeps a run of books (megabytes each) as small as one of pages.
 SORT_RUN_DOCUMENTS = 20_000
 SORT_RUN_CHARACTERS = 32_000_000
+# The merge holds a chunk of every run at once, so chunks are far smaller than runs.
+SPILL_CHUNK_CHARACTERS = 2_000_000
 
 
 def corpus_documents(folder: str) -> tuple[dict, list[str]]:
@@ -68,10 +74,11 @@ def _sort_key(doc: Document) -> tuple:
 
 
 def _spill(run: list[Document], path: str) -> str:
-    """Writes a sorted run as pickled chunks of a row group each; returns its path."""
+    """Writes a sorted run as pickled chunks of at most a row group's documents and SPILL_CHUNK_CHARACTERS
+    characters each; returns its path."""
     with created(path, CompressionTypes.UNCOMPRESSED) as handle:
-        for start in range(0, len(run), _ROW_GROUP_ROWS):
-            pickle.dump(run[start:start + _ROW_GROUP_ROWS], handle, protocol=pickle.HIGHEST_PROTOCOL)
+        for chunk in _chunks(iter(run), _ROW_GROUP_ROWS, SPILL_CHUNK_CHARACTERS):
+            pickle.dump(chunk, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 
@@ -107,13 +114,16 @@ def sorted_documents(docs: Iterable[Document], spill_prefix: str, run_documents:
     FileSystems.delete(runs)
 
 
-def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
+def _chunks(docs: Iterator[Document], size: int, characters: int) -> Iterator[list[Document]]:
+    """Consecutive lists of `size` documents, cut sooner once they hold `characters` characters of sentences."""
     chunk: list[Document] = []
+    held = 0
     for doc in docs:
         chunk.append(doc)
-        if len(chunk) == size:
+        held += sum(map(len, doc.sentences))
+        if len(chunk) == size or held >= characters:
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
 
@@ -130,8 +140,9 @@ def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: I
     with staging.create(documents) as handle, \
             (staging.create(text) if text else contextlib.nullcontext()) as text_handle:
         writer = None
-        for chunk in _chunks(ordered, _ROW_GROUP_ROWS):
-            # One row group per call: the same bytes as pq.write_table(all rows, row_group_size=_ROW_GROUP_ROWS).
+        for chunk in _chunks(ordered, _ROW_GROUP_ROWS, ROW_GROUP_CHARACTERS):
+            # One row group per call: while no row group is cut by characters, the same bytes as
+            # pq.write_table(all rows, row_group_size=_ROW_GROUP_ROWS).
             writer = writer or pq.ParquetWriter(handle, DOCUMENTS_SCHEMA, compression="zstd")
             writer.write_table(documents_table(chunk))
             if text_handle is not None:

@@ -71,6 +71,33 @@ def test_runs_are_cut_by_characters_too(tmp_path: Path, monkeypatch) -> None:
     assert len(runs) in (3, 4)  # every quarter of the text (the last may stay in memory)
 
 
+def test_spilled_chunks_and_row_groups_are_cut_by_characters(tmp_path: Path, monkeypatch) -> None:
+    """Long documents make smaller spill chunks (the merge holds one of each run) and smaller row groups,
+    and the shard still holds every document in order."""
+    import pickle
+
+    docs = _documents(1_200)
+    longest = max(sum(map(len, doc.sentences)) for doc in docs)
+    monkeypatch.setattr(document_writer, "SPILL_CHUNK_CHARACTERS", 5_000)
+    monkeypatch.setattr(document_writer, "ROW_GROUP_CHARACTERS", 20_000)
+    path = document_writer._spill(sorted(docs[:400], key=lambda doc: (doc.id, doc.sentences)), str(tmp_path / "r"))
+    chunks = []
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                chunks.append(pickle.load(handle))
+            except EOFError:
+                break
+    held = [sum(sum(map(len, doc.sentences)) for doc in chunk) for chunk in chunks]
+    assert len(chunks) > 3 and max(held) < 5_000 + longest and sum(map(len, chunks)) == 400
+    _write(tmp_path / "out", docs, run_documents=300)
+    shard = pq.ParquetFile(tmp_path / "out" / "documents-00000-of-00001.parquet")
+    groups = [shard.metadata.row_group(i).num_rows for i in range(shard.metadata.num_row_groups)]
+    assert len(groups) > 3 and sum(groups) == 1_200 and max(groups) < 1_000
+    ids = shard.read().column("id").to_pylist()
+    assert ids == sorted(doc.id for doc in docs)
+
+
 def test_an_empty_shard_is_an_empty_table(tmp_path: Path) -> None:
     written = _write(tmp_path, [], run_documents=10)
     assert pq.read_table(tmp_path / "documents-00000-of-00001.parquet").num_rows == 0
