@@ -221,6 +221,9 @@ def _json_row(line: bytes) -> tuple[object, int]:
 
 
 _LINE_CHUNK = 1 << 20
+# Rows read and converted to Python at a time. A batch spans row groups, and rows can be whole books: batches
+# of 1,024 held a gigabyte, of 64 rows still 500 MB (pyarrow's pool keeps what a batch took).
+PARQUET_BATCH_ROWS = 16
 
 
 def iter_lines(handle: BinaryIO, limit: int, chunk_bytes: int = _LINE_CHUNK) -> Iterator[tuple[bytes | None, int]]:
@@ -253,7 +256,7 @@ def _read_parquet(item: InputFile, options: ReadOptions) -> Iterator[Record]:
         if "text" not in columns and "sentences" not in columns:
             raise MalformedInput("missing_text", "no 'text' (or 'sentences') column")
         row_number = 0
-        for batch in table_file.iter_batches(columns=columns, batch_size=1024):
+        for batch in table_file.iter_batches(columns=columns, batch_size=PARQUET_BATCH_ROWS):
             for row in batch.to_pylist():
                 row_number += 1
                 text = row.get("text")
