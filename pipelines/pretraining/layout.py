@@ -30,7 +30,8 @@ class Layout(NamedTuple):
 def make_layout(totals: tuple[int, int], options: PretrainingDataOptions) -> Layout:
     """The layout of a corpus of totals = (documents, tokens)."""
     documents, tokens = totals
-    ranges = max(1, min(_MAX_RANGES, math.ceil(documents / options.docs_per_range)))
+    ranges = max(1, min(_MAX_RANGES, math.ceil(max(documents / options.docs_per_range,
+                                                   tokens / options.tokens_per_range))))
     shards = {}
     for length in options.lengths:
         # About dupe_factor * tokens / content length instances of ~5 bytes per position.

@@ -8,7 +8,12 @@ from pipelines.output_folder import Output, run_identity
 from pipelines.handoff import HANDOFFS
 from pipelines.pretraining.instances import InstanceOptions
 
-DOCS_PER_RANGE = 32
+# A range (the documents grouped for pairing, and the requests addressed to them) holds about this many
+# tokens, or this many documents where they are short: a worker's memory is bounded by the tokens, pages or
+# books alike, and the ranges stay few, since each range sends requests to nearly every other and the
+# shuffle carries one batch per pair of ranges. The output does not depend on either.
+DOCS_PER_RANGE = 4096
+TOKENS_PER_RANGE = 500_000
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,8 @@ class PretrainingDataOptions:
     vocab_sha256: str = ""
     input_stats: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)  # input file -> bytes: part of what identifies the run
-    docs_per_range: int = DOCS_PER_RANGE  # documents a worker holds at once while pairing
+    docs_per_range: int = DOCS_PER_RANGE  # documents a worker holds at once while pairing, at most
+    tokens_per_range: int = TOKENS_PER_RANGE  # and their tokens
     handoff: str = "shuffle"  # how shuffled data travels: see pipelines.handoff
     handoff_folder: str = ""  # where "files" puts it (pipelines.handoff.handoff_folder)
     # Whether the documents are reshuffled before tokenizing, so that several workers share the reading's

@@ -10,7 +10,8 @@ holding the corpus:
 1. Each document is tokenized once (for every sequence length) and gets a
    64-bit rank key from (seed, document id).
 2. The documents are counted; the rank-key space is cut into contiguous
-   ranges of about `docs_per_range` documents. Per-range counts give every
+   ranges of about `tokens_per_range` tokens (at most `docs_per_range`
+   documents). Per-range counts give every
    document a dense rank 0..N-1 in rank-key order.
 3. Group by range: each group holds a few documents in rank order. For each
    document, length and duplicate round the chunks are planned; actual-next
@@ -24,8 +25,9 @@ holding the corpus:
    shard and its place within the shard, so a document's instances spread
    uniformly over the shards and each shard is shuffled.
 
-Memory per worker is a range group (tens of documents and the requests to
-them) or one shard being written, whatever the corpus size. How documents,
+Memory per worker is a range group (about `tokens_per_range` tokens of
+documents and the requests to them) or one shard being written, whatever the
+corpus size. How documents,
 requests and instances travel through the shuffles (as Beam elements, or as
 files) is pipelines.handoff's.
 """

@@ -23,6 +23,13 @@ def test_ranges_hold_about_docs_per_range_documents_and_count_from_dense_ranks()
     assert starts.tolist() == [0, *np.cumsum(counts).tolist()] and starts[-1] == 40
 
 
+def test_ranges_are_cut_by_tokens_where_documents_are_long():
+    options = PretrainingDataOptions(output="out", lengths=(InstanceOptions(128, 20),))
+    assert make_layout((40, 10**7), options).num_ranges == 10**7 // options.tokens_per_range  # books
+    assert make_layout((10**6, 10**7), options).num_ranges == -(-10**6 // options.docs_per_range)  # short lines
+    assert make_layout((3, 10), options).num_ranges == 1
+
+
 def test_rank_order_does_not_depend_on_arrival_order_even_with_duplicate_ids():
     def document(doc_id: str, first: int) -> tuple[int, TokenizedDocument]:
         tokens = np.arange(first, first + 3, dtype=np.int32)

@@ -1,7 +1,9 @@
 """`bertprep pretraining-data` end to end on the DirectRunner, compared with the reference on the same input."""
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import functools
 import json
 import os
 import random
@@ -114,6 +116,26 @@ def _marked_corpus(path: Path, documents: int) -> list[str]:
     return markers
 
 
+def test_the_output_does_not_depend_on_how_the_corpus_is_cut_into_ranges(tmp_path):
+    """One range for the whole book text, or ranges of a thousand tokens or five documents: the same bytes."""
+    import apache_beam as beam
+
+    tokenizer, _ = load_tokenizer(VOCAB, True)
+    written = {}
+    for name, cut in {"one": {}, "tokens": {"tokens_per_range": 1000}, "documents": {"docs_per_range": 5}}.items():
+        options = PretrainingDataOptions(output=str(tmp_path / name), lengths=(InstanceOptions(128, 20),),
+                                         dupe_factor=2, **cut)
+        with beam.Pipeline() as pipeline:
+            pretraining_pipeline.build_pipeline(pipeline, options, tokenizer, [], [BOOKS],
+                                                Staging(options.output, str(tmp_path / f"work-{name}")))
+        written[name] = {path.name: path.read_bytes() for path in (tmp_path / name / "seq128").iterdir()}
+    tokens = sum(len(tokenizer.encode(line)) for line in Path(BOOKS).read_text().splitlines())
+    options = PretrainingDataOptions(output="out", lengths=(InstanceOptions(128, 20),))
+    assert make_layout((57, tokens), options).num_ranges == 1
+    assert make_layout((57, tokens), dataclasses.replace(options, tokens_per_range=1000)).num_ranges > 20
+    assert written["one"] == written["tokens"] == written["documents"] and len(written["one"]) == 2
+
+
 def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
     """With 4 documents per range, donors of every range come from every range, never the document itself."""
     text = tmp_path / "marked.txt"
@@ -181,7 +203,17 @@ def _record_handoffs(monkeypatch) -> tuple[list[str], list[str]]:
     return added, closed
 
 
+def _small_ranges(monkeypatch) -> None:
+    """Ranges of 2,000 tokens from here on (the book text is one range of the default 500,000), so that
+    requests cross between ranges."""
+    from pipelines.cli import pretraining_data as command
+
+    monkeypatch.setattr(command, "PretrainingDataOptions",
+                        functools.partial(PretrainingDataOptions, tokens_per_range=2000))
+
+
 def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypatch):
+    _small_ranges(monkeypatch)
     run_stage(tmp_path / "shuffle", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "3",
               "--handoff", "shuffle")
     added, closed = _record_handoffs(monkeypatch)
@@ -199,6 +231,7 @@ def test_files_handoff_spools_in_many_files_and_removes_them(tmp_path, monkeypat
 
 def test_one_worker_tokenizes_the_documents_where_they_were_read(tmp_path, monkeypatch):
     """No block of raw documents is handed off (nothing to spread over) and the shards are the same."""
+    _small_ranges(monkeypatch)
     run_stage(tmp_path / "spread", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "2", *THREADS)
     added, _ = _record_handoffs(monkeypatch)
     run_stage(tmp_path / "one", "--lengths", "64:10", "--dupe_factor", "1", "--num_shards", "2")
