@@ -162,7 +162,7 @@ EXPECTED_TRANSFORMS = {
                "Corpus/ReadDocuments/Read", "Corpus/ReadDocuments/Clean", "Corpus/ExactDedup/KeepSmallestId",
                "Corpus/SpreadDocuments", "Corpus/Segment", "WriteDocuments/WriteShard", "WriteErrors",
                "WriteStats/WriteJson"],
-    "vocab": ["ReadDocuments/SpreadRanges", "CountTraining/CountBatch", "CountTraining/SumCounts", "Learn"],
+    "vocab": ["ReadDocuments/SpreadRanges", "CountTraining/CountTables", "CountTraining/SumBuckets", "Learn"],
     "pretraining-data": ["Read/ReadParquet", "Tokenize/SpreadDocuments", "Tokenize/TokenizeDocuments",
                          "Rank/RangeStarts", "MakeInstances/GroupRanges", "MakeInstances/CreateInstances",
                          "MakeInstances/MeetDonors", "MakeInstances/FulfilRequests", "WriteDatasets/GroupShards",

@@ -135,3 +135,24 @@ def test_word_counts_survive_flushed_tables(tmp_path, monkeypatch, handoff):
         counts = (pipeline | beam.Create(docs)
                   | vocab_pipeline.CountWords(True, 2, 300, "training", handoff, str(tmp_path / "handoff")))
         assert_that(counts, equal_to([kept]))
+
+
+def test_most_frequent_keeps_what_top_of_keeps():
+    """Pairs added and merged in any split, cut back along the way: the `size` largest by (count, word)."""
+    import random
+
+    from pipelines.vocab_pipeline import MostFrequent
+
+    rng = random.Random(3)
+    pairs = [(f"w{rng.randrange(10**6)}", rng.randrange(1, 50)) for _ in range(3000)]
+    combine = MostFrequent(40)
+    parts = []
+    for start in range(0, len(pairs), 700):
+        kept = combine.create_accumulator()
+        for pair in pairs[start:start + 700]:
+            kept = combine.add_input(kept, pair)
+        assert len(kept) < 80
+        parts.append(kept)
+    result = combine.extract_output(combine.merge_accumulators(parts))
+    assert result == sorted(pairs, key=lambda wc: (wc[1], wc[0]), reverse=True)[:40]
+    assert combine.extract_output(combine.create_accumulator()) == []
