@@ -1,7 +1,7 @@
 """`bertprep run` at growing input sizes: wall time and peak memory against the smallest size, and the counters
 of every stage reconciled.
 
-    python benchmarks/scale_run.py [--sizes 64,1024] [--workers 2] [--work /tmp/scale-run]
+    python benchmarks/scale_run.py [--sizes 64,1024] [--workers 2] [--work /tmp/scale-run] [--by_stage]
 
 For each size S (MB of uncompressed input), the input is built from the repository's samples
 (benchmarks/data: ten Wikipedia dumps, fifteen Gutenberg books) as copies that exact deduplication keeps apart:
@@ -13,7 +13,8 @@ input reaches S MB.
 
 Then `bertprep run` (corpus, vocab, pretraining-data; --direct_num_workers --workers, multi_processing) runs
 on it in a child process, polled for the peak resident memory (VmHWM) of the launcher and of its largest
-worker. The table gives each size's wall time and peaks, the wall time against a linear extrapolation from
+worker. With --by_stage the three stage commands run one after the other instead, with the same flags and
+folders as `run` gives them, and each stage's time and peaks are printed too. The table gives each size's wall time and peaks, the wall time against a linear extrapolation from
 the smallest size, and the peak against the smallest size's. The check after each run: corpus read = kept +
 dropped + errors (stats.json), every kept document read by pretraining-data, every instance made written.
 """
@@ -24,6 +25,7 @@ import bz2
 import json
 import random
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -128,11 +130,37 @@ def _check_counters(out: Path) -> str:
     return "; ".join(problems)
 
 
+def _stage_commands(kinds: list[str], out: Path, workers: int) -> dict[str, list[str]]:
+    """The commands `bertprep run` amounts to, stage by stage."""
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    distribution = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    return {
+        "corpus": [*cli, "corpus", *kinds, "--output", f"{out}/corpus", *distribution],
+        "vocab": [*cli, "vocab", f"--input=parquet:{out}/corpus/documents-*.parquet", "--output", f"{out}/vocab",
+                  *distribution],
+        "pretraining-data": [*cli, "pretraining-data", "--input", f"{out}/corpus", "--vocab",
+                             f"{out}/vocab/vocab.txt", "--output", str(out), *distribution],
+    }
+
+
+def _measure_stages(kinds: list[str], out: Path, workers: int, size: int) -> tuple[float, int, int]:
+    """Each stage command measured on its own: (total wall seconds, largest launcher peak, largest worker peak)."""
+    shutil.rmtree(out, ignore_errors=True)  # a complete stage output would be kept, not redone
+    measured = []
+    for stage, command in _stage_commands(kinds, out, workers).items():
+        measured.append(run_measured(command, one_core=False))
+        wall, main_mb, worker_mb = measured[-1]
+        print(f"{size} MB {stage}: {wall:.1f} s, peak {main_mb} MB launcher, {worker_mb} MB worker", flush=True)
+    return sum(m[0] for m in measured), max(m[1] for m in measured), max(m[2] for m in measured)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="64,1024", help="input MB, comma-separated, smallest first")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", default="/tmp/scale-run")
+    parser.add_argument("--by_stage", action="store_true",
+                        help="run corpus, vocab and pretraining-data one by one and report each")
     args = parser.parse_args()
     work = Path(args.work)
     rows = []
@@ -143,9 +171,12 @@ def main() -> int:
         out = work / f"out-{size}"
         kinds = [f"--input={kind}:{inputs}/*{suffix}" for kind, suffix in (("wikipedia", ".bz2"), ("gutenberg", ".txt"))
                  if any(inputs.glob(f"*{suffix}"))]
-        command = [sys.executable, "-m", "pipelines.cli", "run", *kinds, "--output", str(out), "--overwrite",
-                   f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-        wall, main_mb, worker_mb = run_measured(command, one_core=False)
+        if args.by_stage:
+            wall, main_mb, worker_mb = _measure_stages(kinds, out, args.workers, size)
+        else:
+            command = [sys.executable, "-m", "pipelines.cli", "run", *kinds, "--output", str(out), "--overwrite",
+                       f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+            wall, main_mb, worker_mb = run_measured(command, one_core=False)
         problems = _check_counters(out)
         rows.append((size, nbytes, wall, main_mb, worker_mb, problems))
         print(f"{size} MB: {nbytes / 1e6:.1f} MB in {wall:.1f} s, peak {main_mb} MB launcher, {worker_mb} MB worker; "
