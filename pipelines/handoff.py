@@ -22,9 +22,7 @@ from typing import NamedTuple, TypeVar
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.output_folder import created, remove_tree
 
@@ -197,7 +195,7 @@ class _Blocks(SpoolingDoFn):
 
     def finish_bundle(self):
         if self.block:
-            yield WindowedValue(self._spill(), MIN_TIMESTAMP, [GlobalWindow()])
+            yield GlobalWindows.windowed_value(self._spill())
         super().finish_bundle()
 
 

@@ -22,9 +22,7 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from pipelines import progress
 from pipelines.corpus.documents import Document
@@ -117,7 +115,7 @@ class _CountWords(SpoolingDoFn):
 
     def finish_bundle(self):
         for bucket_table in self._flush():
-            yield WindowedValue(bucket_table, MIN_TIMESTAMP, [GlobalWindow()])
+            yield GlobalWindows.windowed_value(bucket_table)
         super().finish_bundle()
 
     def _flush(self) -> Iterator[tuple[int, list[tuple[str, int]] | Spilled]]:

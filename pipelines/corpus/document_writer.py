@@ -95,17 +95,15 @@ def _read_run(path: str) -> Iterator[Document]:
 def sorted_documents(docs: Iterable[Document], spill_prefix: str, run_documents: int = SORT_RUN_DOCUMENTS,
                      run_characters: int = SORT_RUN_CHARACTERS) -> Iterator[Document]:
     """`docs` in (id, sentences) order, holding at most `run_documents` of them or about `run_characters`
-    characters of sentences (and a row group per run while merging): a larger input is sorted in runs spilled
+    characters of sentences (and a spilled chunk per run while merging): a larger input is sorted in runs spilled
     to `spill_prefix`-N files, then merged."""
     runs: list[str] = []
     run: list[Document] = []
-    characters = 0
-    for doc in docs:
-        run.append(doc)
-        characters += sum(map(len, doc.sentences))
-        if len(run) == run_documents or characters >= run_characters:
+    # Every run but the last is spilled; the last is merged from memory.
+    for chunk in _chunks(iter(docs), run_documents, run_characters):
+        if run:
             runs.append(_spill(sorted(run, key=_sort_key), f"{spill_prefix}-{len(runs)}"))
-            run, characters = [], 0
+        run = chunk
     run.sort(key=_sort_key)
     if not runs:
         yield from run
