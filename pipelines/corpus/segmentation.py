@@ -249,16 +249,10 @@ class SentenceSegmenter:
         The rule-based sentencizer's sentences come from `SentenceStarts`, which tokenizes only the words that
         can move a boundary; pieces it does not take (irregular spacing) and trained pipelines go through one
         `nlp.pipe` stream, so that batching spans documents."""
-        nlp = self._pipeline(language)
-        # spaCy keeps a string and a lexeme for every distinct token it ever saw, so a worker that segments
-        # gigabytes would grow without bound; what the zone adds is freed when it closes (no Doc outlives it).
-        with nlp.memory_zone():
-            return self._segment_many(nlp, language, texts)
-
-    def _segment_many(self, nlp: Language, language: str, texts: Sequence[str]) -> list[list[str]]:
         pieces = [(index, chunk) for index, text in enumerate(texts)
                   for paragraph in _PARAGRAPH_BREAK.split(text) if paragraph.strip()
                   for chunk in cut_text(paragraph)]
+        nlp = self._pipeline(language)
         # A trained parser/senter already handles what the merge repairs.
         rule_based = self.model is None
         starts = self._starts(language, nlp) if rule_based else None
