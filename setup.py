@@ -21,7 +21,7 @@ setuptools.setup(
         "tensorflow>=2.16,<3",
         # `tensorboard --logdir OUTPUT_DIR` for pretrain's and finetune's logs; TensorFlow no longer installs it.
         "tensorboard>=2.16,<3",
-        "spacy>=3.7,<4",
+        "spacy>=3.8,<4",
         "sentencepiece>=0.2,<0.3",
         "pyarrow>=14",
         "google-cloud-storage>=2.10,<4",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -57,6 +58,8 @@ _CJK_INFIXES = [
     f"(?<={CJK_CHARS})[.!?]",  # half-width ! ? . written after CJK text
     f"(?<=[{_CJK_TERMINATORS}．{_CJK_CLOSERS}])[{_CJK_CLOSERS}\"']",
 ]
+
+_ZONE_LOCK = threading.Lock()
 
 # Where a too-long paragraph may be cut, best first: a line break, a
 # sentence end, any space.
@@ -249,10 +252,18 @@ class SentenceSegmenter:
         The rule-based sentencizer's sentences come from `SentenceStarts`, which tokenizes only the words that
         can move a boundary; pieces it does not take (irregular spacing) and trained pipelines go through one
         `nlp.pipe` stream, so that batching spans documents."""
+        nlp = self._pipeline(language)
+        # spaCy keeps a string and a lexeme for every distinct token it ever saw, so a worker that segments
+        # gigabytes would grow without bound; what the zone adds is freed when it closes (no Doc outlives it).
+        # A zone swaps the memory pool of the pipeline's vocab, which the threads of a process share (the
+        # pipelines are cached per process): overlapping zones free each other's strings, so threads take turns.
+        with _ZONE_LOCK, nlp.memory_zone():
+            return self._segment_many(nlp, language, texts)
+
+    def _segment_many(self, nlp: Language, language: str, texts: Sequence[str]) -> list[list[str]]:
         pieces = [(index, chunk) for index, text in enumerate(texts)
                   for paragraph in _PARAGRAPH_BREAK.split(text) if paragraph.strip()
                   for chunk in cut_text(paragraph)]
-        nlp = self._pipeline(language)
         # A trained parser/senter already handles what the merge repairs.
         rule_based = self.model is None
         starts = self._starts(language, nlp) if rule_based else None

@@ -1,4 +1,7 @@
 import pickle
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 import spacy
@@ -8,6 +11,7 @@ from pipelines.corpus.normalization import normalize_text
 from pipelines.corpus.segmentation import (
     MAX_CHUNK_CHARS,
     SentenceSegmenter,
+    _blank_pipeline,
     cut_text,
     spacy_language,
 )
@@ -341,3 +345,46 @@ def test_spacy_loads_on_first_use_and_without_torch_for_the_sentencizer():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == ["False", "['One here.', 'Two there.']", "True False"]
+
+
+def _books(count: int) -> list[str]:
+    paths = sorted((Path(__file__).resolve().parents[2] / "data" / "gutenberg").glob("*.txt"))[:count]
+    return [path.read_bytes().decode("utf-8", errors="replace") for path in paths]
+
+
+def test_segmenting_frees_what_spacy_added_and_threads_take_turns():
+    # Raw books (line breaks and all) go through the whole pipeline, normalized ones through SentenceStarts.
+    texts = [*_books(4), *map(normalize_text, _books(4))]
+    strings = _blank_pipeline("en").vocab.strings
+    unseen = {word for text in texts for word in text.split() if word.isalpha() and word not in strings}
+    assert len(unseen) > 1000
+    expected = [SentenceSegmenter().segment("en", text) for text in texts]
+    # spaCy made a string of every word, and the memory zone freed them: a worker does not grow with its corpus.
+    assert not any(word in strings for word in unseen)
+
+    # Threads of one process (the multi_threading runner) share the pipeline and its vocab.
+    results: dict[int, list] = {}
+    failures: list[BaseException] = []
+
+    def segment(thread: int) -> None:
+        try:
+            segmenter = SentenceSegmenter()
+            results[thread] = [segmenter.segment("en", text) for text in texts[thread:] + texts[:thread]]
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the test's thread
+            failures.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads switch often, inside spaCy's calls back into Python
+    try:
+        threads = [threading.Thread(target=segment, args=(thread,)) for thread in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    if failures:
+        raise failures[0]
+    assert {thread: results[thread] for thread in range(3)} == {
+        thread: expected[thread:] + expected[:thread] for thread in range(3)}
+    assert not any(word in strings for word in unseen)
