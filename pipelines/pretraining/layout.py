@@ -2,9 +2,10 @@
 rank keys that are grouped together, every document's dense rank, and the number of shards per length."""
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -12,46 +13,66 @@ import numpy as np
 from pipelines.pretraining.instances import TokenizedDocument, stable_int
 from pipelines.pretraining.options import PretrainingDataOptions
 
-_MAX_RANGES = 1 << 20  # beyond ~32M documents, ranges grow instead of the side input
+# Ranges are runs of buckets of the rank-key space, cut where the documents' real sizes say: ranges of equal key
+# spans would hold a heavy-tailed corpus (books of 500,000 tokens beside stubs of 50) unevenly, and the largest
+# of many ranges, which sets a worker's peak memory, would grow with the corpus. 2^16 buckets keep the counts
+# combined to the layout small and still cut ranges of 500,000 tokens within ~60,000 tokens for all of English
+# Wikipedia (4 billion tokens).
+BUCKET_BITS = 16
 _SHARD_BYTES = 64 * 2**20  # automatic sharding target
+
+
+def bucket_of(rank_key: int) -> int:
+    """The bucket of the rank-key space (63-bit keys, see stable_int) a document's rank key falls in."""
+    return rank_key >> (63 - BUCKET_BITS)
 
 
 class Layout(NamedTuple):
     """What the whole corpus decides: its size, the rank ranges, the shard counts."""
 
     num_documents: int
-    num_ranges: int
+    bounds: tuple[int, ...]  # the first bucket of every range, ascending from 0
+    starts: np.ndarray  # the first dense rank of every range, and num_documents at the end
     shards: dict[int, int]  # max_seq_length -> number of shards
 
+    @property
+    def num_ranges(self) -> int:
+        return len(self.bounds)
+
     def range_of(self, rank_key: int) -> int:
-        return (rank_key * self.num_ranges) >> 63  # rank keys are 63-bit (stable_int)
+        return bisect.bisect_right(self.bounds, bucket_of(rank_key)) - 1
 
 
-def make_layout(totals: tuple[int, int], options: PretrainingDataOptions) -> Layout:
-    """The layout of a corpus of totals = (documents, tokens)."""
-    documents, tokens = totals
-    ranges = max(1, min(_MAX_RANGES, math.ceil(max(documents / options.docs_per_range,
-                                                   tokens / options.tokens_per_range))))
+def make_layout(bucket_totals: Mapping[int, tuple[int, int]], options: PretrainingDataOptions) -> Layout:
+    """The layout of a corpus whose documents hold bucket_totals[bucket] = (documents, tokens) in every bucket
+    that holds any: each range takes buckets in key order while it stays within options.docs_per_range and
+    options.tokens_per_range (a single bucket over either limit is a range of its own)."""
+    bounds, starts = [0], [0]
+    documents = tokens = in_range_documents = in_range_tokens = 0
+    for bucket in sorted(bucket_totals):
+        bucket_documents, bucket_tokens = bucket_totals[bucket]
+        if in_range_documents and (in_range_documents + bucket_documents > options.docs_per_range
+                                   or in_range_tokens + bucket_tokens > options.tokens_per_range):
+            bounds.append(bucket)
+            starts.append(documents)
+            in_range_documents = in_range_tokens = 0
+        in_range_documents += bucket_documents
+        in_range_tokens += bucket_tokens
+        documents += bucket_documents
+        tokens += bucket_tokens
+    starts.append(documents)
     shards = {}
     for length in options.lengths:
         # About dupe_factor * tokens / content length instances of ~5 bytes per position.
         instances = options.dupe_factor * tokens / max(1, length.max_num_tokens)
         automatic = max(1, math.ceil(instances * length.max_seq_length * 5 / _SHARD_BYTES))
         shards[length.max_seq_length] = options.num_shards or automatic
-    return Layout(documents, ranges, shards)
+    return Layout(documents, tuple(bounds), np.array(starts, dtype=np.int64), shards)
 
 
 def rank_key(seed: int, document_id: str) -> int:
     """A document's place in the corpus-wide rank order (63 bits; ties are broken by id, then content)."""
     return stable_int(seed, "rank", document_id)
-
-
-def range_starts(range_counts: list[tuple[int, int]], layout: Layout) -> np.ndarray:
-    """First dense rank of every range (and N at the end), from (range, documents) pairs."""
-    counts = np.zeros(layout.num_ranges, dtype=np.int64)
-    for index, count in range_counts:
-        counts[index] = count
-    return np.concatenate([[0], np.cumsum(counts)])
 
 
 def rank_order(ranked: Iterable[tuple[int, TokenizedDocument]]) -> tuple[list[TokenizedDocument], np.ndarray]:

@@ -50,7 +50,7 @@ def pair_range(documents: list[TokenizedDocument], rank_keys: np.ndarray, range_
                counts: Counter) -> Iterator[tuple[int, RequestBatch]]:
     """Actual-next instances of a range's documents (in rank order) go into `batches` now; returns the
     requests for random-next ones, (donor range, RequestBatch) one donor range at a time. `starts` is
-    range_starts'."""
+    Layout.starts."""
     run = DocumentRun.of(documents)
     bases = {size: batch.add_tokens(run.tokens, run.word_starts) for size, batch in batches.items()}
     requests = [request for position, document in enumerate(documents)

@@ -9,9 +9,9 @@ holding the corpus:
 
 1. Each document is tokenized once (for every sequence length) and gets a
    64-bit rank key from (seed, document id).
-2. The documents are counted; the rank-key space is cut into contiguous
-   ranges of about `tokens_per_range` tokens (at most `docs_per_range`
-   documents). Per-range counts give every
+2. The documents and their tokens are counted in 2^16 buckets of the rank-key
+   space, and runs of buckets make the ranges: at most `tokens_per_range`
+   tokens and `docs_per_range` documents each. The counts give every
    document a dense rank 0..N-1 in rank-key order.
 3. Group by range: each group holds a few documents in rank order. For each
    document, length and duplicate round the chunks are planned; actual-next
@@ -25,9 +25,9 @@ holding the corpus:
    shard and its place within the shard, so a document's instances spread
    uniformly over the shards and each shard is shuffled.
 
-Memory per worker is a range group (about `tokens_per_range` tokens of
-documents and the requests to them) or one shard being written, whatever the
-corpus size. How documents,
+Memory per worker is a range group (at most `tokens_per_range` tokens of
+documents, or one longer document, and the requests to them) or one shard
+being written, whatever the corpus size. How documents,
 requests and instances travel through the shuffles (as Beam elements, or as
 files) is pipelines.handoff's.
 """
@@ -48,7 +48,7 @@ from pipelines.handoff import Spilled, SpoolingDoFn, Spread, load
 from pipelines.pretraining.inputs import DOCUMENT_COLUMNS, bert_text_documents, text_document_prefixes
 from pipelines.pretraining.instance_batch import InstanceBatch, new_batches
 from pipelines.pretraining.instances import SpecialIds, TokenizedDocument
-from pipelines.pretraining.layout import Layout, make_layout, rank_key, rank_order, range_starts
+from pipelines.pretraining.layout import Layout, bucket_of, make_layout, rank_key, rank_order
 from pipelines.pretraining.options import PretrainingDataOptions
 from pipelines.pretraining.packing import pack_range
 from pipelines.pretraining.pairing import fulfil_requests, pair_range
@@ -166,48 +166,39 @@ def _key_by_range(ref: DocumentRef, layout: Layout, seed: int) -> tuple[int, tup
     return layout.range_of(key), (key, ref)
 
 
-class _Totals(beam.CombineFn):
-    """DocumentRefs -> (documents, tokens)."""
+class _BucketTotals(beam.CombineFn):
+    """DocumentRefs -> {bucket of rank keys: (documents, tokens)} of every bucket holding any."""
 
-    def create_accumulator(self) -> tuple[int, int]:
-        return 0, 0
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
 
-    def add_input(self, totals: tuple[int, int], ref: DocumentRef) -> tuple[int, int]:
-        return totals[0] + 1, totals[1] + ref.num_tokens
+    def create_accumulator(self) -> dict[int, tuple[int, int]]:
+        return {}
 
-    def merge_accumulators(self, accumulators: Iterable[tuple[int, int]]) -> tuple[int, int]:
-        return tuple(map(sum, zip(*accumulators))) or (0, 0)
+    def add_input(self, totals: dict[int, tuple[int, int]], ref: DocumentRef) -> dict[int, tuple[int, int]]:
+        bucket = bucket_of(rank_key(self.seed, ref.id))
+        documents, tokens = totals.get(bucket, (0, 0))
+        totals[bucket] = documents + 1, tokens + ref.num_tokens
+        return totals
 
-    def extract_output(self, totals: tuple[int, int]) -> tuple[int, int]:
+    def merge_accumulators(self, accumulators: Iterable[dict[int, tuple[int, int]]]) -> dict[int, tuple[int, int]]:
+        merged: dict[int, tuple[int, int]] = {}
+        for totals in accumulators:
+            for bucket, (documents, tokens) in totals.items():
+                merged_documents, merged_tokens = merged.get(bucket, (0, 0))
+                merged[bucket] = merged_documents + documents, merged_tokens + tokens
+        return merged
+
+    def extract_output(self, totals: dict[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
         return totals
 
 
-class _RangeCounts(beam.CombineFn):
-    """(range, (rank key, DocumentRef)) pairs -> [(range, documents)] of every range holding any."""
-
-    def create_accumulator(self) -> Counter:
-        return Counter()
-
-    def add_input(self, counts: Counter, keyed: tuple[int, object]) -> Counter:
-        counts[keyed[0]] += 1
-        return counts
-
-    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
-        merged = Counter()
-        for counts in accumulators:
-            merged.update(counts)
-        return merged
-
-    def extract_output(self, counts: Counter) -> list[tuple[int, int]]:
-        return sorted(counts.items())
-
-
 class Rank(beam.PTransform):
-    """DocumentRefs -> (range -> (rank key, DocumentRef), the Layout and every range's first dense rank as
-    singleton views): the corpus-wide rank order, cut into ranges.
+    """DocumentRefs -> (range -> (rank key, DocumentRef), the Layout as a singleton view): the corpus-wide
+    rank order, cut into ranges by the documents' sizes.
 
-    The two global combines run without Beam's default-injecting stages (a Create and a side input each):
-    an empty corpus gets the empty layout from the view's default.
+    The global combine runs without Beam's default-injecting stages (a Create and a side input): an empty
+    corpus gets the empty layout from the view's default.
     """
 
     def __init__(self, options: PretrainingDataOptions) -> None:
@@ -215,19 +206,13 @@ class Rank(beam.PTransform):
         self.options = options
 
     def expand(self, documents):
-        empty = make_layout((0, 0), self.options)
         layout = AsSingleton(
             documents
-            | "SumTotals" >> beam.CombineGlobally(_Totals()).without_defaults()
+            | "CountBuckets" >> beam.CombineGlobally(_BucketTotals(self.options.seed)).without_defaults()
             | "Layout" >> beam.Map(make_layout, self.options),
-            default_value=empty)
+            default_value=make_layout({}, self.options))
         keyed = documents | "KeyByRange" >> beam.Map(_key_by_range, layout, self.options.seed)
-        # No default: only CreateInstances reads it, and an empty corpus gives it no range to process.
-        starts = AsSingleton(
-            keyed
-            | "CountPerRange" >> beam.CombineGlobally(_RangeCounts()).without_defaults()
-            | "RangeStarts" >> beam.Map(range_starts, layout))
-        return keyed, layout, starts
+        return keyed, layout
 
 
 # ---------------------------------------------------------------------------
@@ -263,13 +248,13 @@ class CreateInstances(_MakesInstances):
     """A range group of documents -> actual-next instances and requests for random-next ones (or, without
     next-sentence pairs, packed sequences)."""
 
-    def process(self, element, layout: Layout, starts: np.ndarray):
+    def process(self, element, layout: Layout):
         range_index, keyed_documents = element
         documents, rank_keys = _ordered(keyed_documents)
         batches, counts = new_batches(self.options.lengths, self.special), Counter()
         if self.options.nsp:
-            for donor_range, requests in pair_range(documents, rank_keys, range_index, starts, layout.num_documents,
-                                                    self.options, batches, counts):
+            for donor_range, requests in pair_range(documents, rank_keys, range_index, layout.starts,
+                                                    layout.num_documents, self.options, batches, counts):
                 yield TaggedOutput(REQUESTS, (donor_range, self.hand_off(requests)))
         else:
             pack_range(documents, self.options, self.special.sep, batches)
@@ -291,16 +276,15 @@ class MakeInstances(beam.PTransform):
     """range -> (rank key, DocumentRef) -> (((length, shard), instances), counts): pairs made where the
     documents are, random-next requests sent to their donors' ranges and finished there."""
 
-    def __init__(self, options: PretrainingDataOptions, special: SpecialIds, layout: AsSingleton,
-                 starts: AsSingleton) -> None:
+    def __init__(self, options: PretrainingDataOptions, special: SpecialIds, layout: AsSingleton) -> None:
         super().__init__()
-        self.options, self.special, self.layout, self.starts = options, special, layout, starts
+        self.options, self.special, self.layout = options, special, layout
 
     def expand(self, keyed):
         made = (
             keyed
             | "GroupRanges" >> beam.GroupByKey()
-            | "CreateInstances" >> beam.ParDo(CreateInstances(self.options, self.special), self.layout, self.starts)
+            | "CreateInstances" >> beam.ParDo(CreateInstances(self.options, self.special), self.layout)
             .with_outputs(COUNTS, REQUESTS, main="instances")
         )
         finished = (
@@ -375,8 +359,8 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, tok
         | "Read" >> ReadPretrainingDocuments(parquet_files, text_files)
         | "Tokenize" >> Tokenize(options, tokenizer)
     )
-    keyed, layout, starts = documents | "Rank" >> Rank(options)
+    keyed, layout = documents | "Rank" >> Rank(options)
     instances, instance_counts = keyed | "MakeInstances" >> MakeInstances(
-        options, SpecialIds.from_vocab(tokenizer.vocab), layout, starts)
+        options, SpecialIds.from_vocab(tokenizer.vocab), layout)
     return (instances, tokenize_counts, instance_counts) | "WriteDatasets" >> WriteDatasets(
         options, staging, len(tokenizer.vocab), layout)

@@ -164,9 +164,9 @@ EXPECTED_TRANSFORMS = {
                "WriteStats/WriteJson"],
     "vocab": ["ReadDocuments/SpreadRanges", "CountTraining/CountTables", "CountTraining/SumBuckets", "Learn"],
     "pretraining-data": ["Read/ReadParquet", "Tokenize/SpreadDocuments", "Tokenize/TokenizeDocuments",
-                         "Rank/RangeStarts", "MakeInstances/GroupRanges", "MakeInstances/CreateInstances",
-                         "MakeInstances/MeetDonors", "MakeInstances/FulfilRequests", "WriteDatasets/GroupShards",
-                         "WriteDatasets/WriteShards", "WriteDatasets/WriteMetadata"],
+                         "Rank/CountBuckets", "Rank/Layout", "MakeInstances/GroupRanges",
+                         "MakeInstances/CreateInstances", "MakeInstances/MeetDonors", "MakeInstances/FulfilRequests",
+                         "WriteDatasets/GroupShards", "WriteDatasets/WriteShards", "WriteDatasets/WriteMetadata"],
 }
 
 

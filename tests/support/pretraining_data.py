@@ -8,6 +8,7 @@ import numpy as np
 
 from formats.pretraining_data import DatasetMetadata, feature_spec
 from pipelines.pretraining.instances import SpecialIds, TokenizedDocument
+from pipelines.pretraining.layout import bucket_of, rank_key
 from tests.support.paths import DATA, UNCASED_VOCAB
 
 VOCAB = str(UNCASED_VOCAB)
@@ -32,3 +33,13 @@ def tokenized_document(lengths: list[int], first_id: int = 1000, doc_id: str = "
     """A document of sentences of these lengths, its token ids counting up from first_id."""
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return TokenizedDocument(doc_id, np.arange(first_id, first_id + offsets[-1], dtype=np.int32), offsets, None)
+
+
+def bucket_totals(documents: dict[str, int], seed: int) -> dict[int, tuple[int, int]]:
+    """What the pipeline counts for the layout, {bucket: (documents, tokens)}, of documents given as {id: tokens}."""
+    totals: dict[int, tuple[int, int]] = {}
+    for doc_id, tokens in documents.items():
+        bucket = bucket_of(rank_key(seed, doc_id))
+        count, total = totals.get(bucket, (0, 0))
+        totals[bucket] = count + 1, total + tokens
+    return totals

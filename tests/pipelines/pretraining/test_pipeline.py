@@ -24,11 +24,12 @@ from pipelines.output_folder import WORK_PREFIX, Staging, record_fields
 from pipelines import handoff
 from pipelines.pretraining import pipeline as pretraining_pipeline
 from pipelines.pretraining import shard_writer
+from pipelines.pretraining.inputs import bert_text_documents
 from pipelines.pretraining.instances import InstanceOptions
 from pipelines.pretraining.layout import make_layout, rank_key
 from pipelines.pretraining.options import PretrainingDataOptions
 from pipelines.pretraining.tokens import load_tokenizer
-from tests.support.pretraining_data import BOOKS, VOCAB, read_dataset
+from tests.support.pretraining_data import BOOKS, VOCAB, bucket_totals, read_dataset
 from tests.support.reference_bert import import_reference
 
 MULTI = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
@@ -129,10 +130,12 @@ def test_the_output_does_not_depend_on_how_the_corpus_is_cut_into_ranges(tmp_pat
             pretraining_pipeline.build_pipeline(pipeline, options, tokenizer, [], [BOOKS],
                                                 Staging(options.output, str(tmp_path / f"work-{name}")))
         written[name] = {path.name: path.read_bytes() for path in (tmp_path / name / "seq128").iterdir()}
-    tokens = sum(len(tokenizer.encode(line)) for line in Path(BOOKS).read_text().splitlines())
+    documents = {doc_id: sum(len(tokenizer.encode(sentence)) for sentence in sentences)
+                 for doc_id, sentences in bert_text_documents(BOOKS, Path(BOOKS).name)}
     options = PretrainingDataOptions(output="out", lengths=(InstanceOptions(128, 20),))
-    assert make_layout((57, tokens), options).num_ranges == 1
-    assert make_layout((57, tokens), dataclasses.replace(options, tokens_per_range=1000)).num_ranges > 20
+    totals = bucket_totals(documents, options.seed)
+    assert len(documents) == 57 and make_layout(totals, options).num_ranges == 1
+    assert make_layout(totals, dataclasses.replace(options, tokens_per_range=1000)).num_ranges > 20
     assert written["one"] == written["tokens"] == written["documents"] and len(written["one"]) == 2
 
 
@@ -151,7 +154,7 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
                                             Staging(str(output), str(tmp_path / "work")))
     _, data = read_dataset(output / "seq64")
     marker_ids = {tokenizer.vocab[m]: i for i, m in enumerate(markers)}
-    layout = make_layout((40, 0), options)
+    layout = make_layout(bucket_totals({f"marked.txt:{i}": 0 for i in range(40)}, options.seed), options)  # 4 docs each
     rank_range = {i: layout.range_of(rank_key(options.seed, f"marked.txt:{i}"))
                   for i in range(40)}
     pairs = []
