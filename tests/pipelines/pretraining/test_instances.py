@@ -1,6 +1,7 @@
 """Instance creation as plain functions: chunking, truncation, random streams, tokens, compared with the reference."""
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
@@ -15,7 +16,8 @@ from pipelines.pretraining.instances import (
     round_instance_seeds,
     truncations,
 )
-from pipelines.pretraining.tokens import DocumentTokenizer, check_vocab_case, chinese_word_continuations
+from pipelines.pretraining import tokens
+from pipelines.pretraining.tokens import DocumentTokenizer, check_vocab_case, chinese_word_continuations, load_tokenizer
 from tests.support.pretraining_data import VOCAB
 from tests.support.pretraining_data import tokenized_document as _document
 from vocab.tokenization import FullTokenizer, load_vocab
@@ -182,3 +184,13 @@ def test_vocab_case_must_match_lowercasing():
              for i, token in enumerate(vocab)}
     with pytest.raises(ValueError, match="cased"):
         check_vocab_case(cased, True)
+
+
+def test_the_stage_tokenizer_and_its_worker_copies_keep_bounded_word_caches(monkeypatch):
+    assert load_tokenizer(VOCAB, True)[0].cache_size == tokens.CACHE_WORDS < 500_000
+    monkeypatch.setattr(tokens, "CACHE_WORDS", 40)
+    tokenizer, _ = load_tokenizer(VOCAB, True)
+    copy = pickle.loads(pickle.dumps(tokenizer))  # as Beam hands it to a worker
+    words = " ".join(f"w{number}ord" for number in range(100))
+    assert copy.encode_batch([words]) == tokenizer.encode_batch([words])
+    assert copy.cache_size == 40 and 0 < len(copy._id_cache) <= 40
