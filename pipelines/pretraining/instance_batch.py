@@ -11,6 +11,10 @@ from pipelines.pretraining.instances import ORDER, InstanceOptions, SpecialIds, 
 from pipelines.pretraining.masking import mask_tokens, mask_whole_words
 
 
+# Token positions (instances x max_seq_length) encoded at once: ~50 MB of arrays, whatever a range makes.
+ENCODED_POSITIONS = 1 << 20
+
+
 def _place(ids: np.ndarray, starts: np.ndarray, tokens: np.ndarray, token_starts: np.ndarray | None,
            begins: np.ndarray, kept: np.ndarray, first_column: np.ndarray) -> None:
     """Writes tokens[begins[i]:begins[i] + kept[i]] (and their word starts) into row i from first_column[i]
@@ -74,10 +78,25 @@ class InstanceBatch:
         """Every instance's order key (int64; it also picks the shard) and its tf.train.Example, framed."""
         if not self.columns:
             return np.zeros(0, dtype=np.int64), RecordBlock(b"", np.zeros(0, dtype=np.int64))
-        options, special = self.options, self.special
-        seeds, a_begin, a_end, b_begin, b_end, random_next = (np.concatenate(column) for column in zip(*self.columns))
+        columns = [np.concatenate(column) for column in zip(*self.columns)]
         tokens = np.concatenate(self.tokens)
         words = np.concatenate(self.word_starts) if self.word_starts else None
+        # Each instance's bytes depend on it alone (its seed drives truncation and masking), so the rows are
+        # encoded a slice at a time: a range's requests can make tens of thousands of instances, whose
+        # full-width int64 arrays at once would set a worker's peak memory.
+        step = max(1, ENCODED_POSITIONS // self.options.max_seq_length)
+        blocks = [self._encode_rows(tokens, words, *(column[first:first + step] for column in columns))
+                  for first in range(0, len(columns[0]), step)]
+        seeds = columns[0]
+        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).astype(np.int64)  # below 2**63, see stable_int
+        self._clear()
+        return orders, RecordBlock.concat(blocks)
+
+    def _encode_rows(self, tokens: np.ndarray, words: np.ndarray | None, seeds: np.ndarray, a_begin: np.ndarray,
+                     a_end: np.ndarray, b_begin: np.ndarray, b_end: np.ndarray, random_next: np.ndarray
+                     ) -> RecordBlock:
+        """The framed tf.train.Examples of the instances given by these columns, spans of `tokens`."""
+        options, special = self.options, self.special
         count, width = len(seeds), options.max_seq_length
         ids = np.zeros((count, width), dtype=np.int64)
         starts = np.zeros((count, width), dtype=bool)
@@ -110,7 +129,7 @@ class InstanceBatch:
         nsp = random_next.astype(np.int64)
         self.counts.update(instances=count, random_next=int(nsp.sum()), tokens=int(input_mask.sum()),
                            masked=int(masked.sum()))
-        examples = framed_examples({
+        return framed_examples({
             "input_ids": ids,
             "input_mask": input_mask.astype(np.int64),
             "segment_ids": (input_mask & (columns[None, :] >= b_begins[:, None])).astype(np.int64),
@@ -120,9 +139,6 @@ class InstanceBatch:
                                   ).astype(np.float32),
             "next_sentence_labels": nsp[:, None],
         })
-        orders = (random_words(seeds, ORDER, 1)[:, 0] >> np.uint64(1)).astype(np.int64)  # below 2**63, see stable_int
-        self._clear()
-        return orders, examples
 
 
 def new_batches(lengths: tuple[InstanceOptions, ...], special: SpecialIds) -> dict[int, InstanceBatch]:

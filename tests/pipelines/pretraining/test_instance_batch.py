@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from formats.tfrecord import encode_examples
+from pipelines.pretraining import instance_batch
 from pipelines.pretraining.instance_batch import InstanceBatch
 from pipelines.pretraining.instances import InstanceOptions
 from tests.support.pretraining_data import SPECIAL, VOCAB
@@ -56,3 +58,32 @@ def test_batch_encodes_parseable_instances_and_frames_valid_records(tmp_path):
     assert a_length + long["segment_ids"].numpy().sum() - 1 == 29  # A + B after truncation
     assert short["input_mask"].numpy().sum() == 8 and short["segment_ids"].numpy().tolist()[:8] == [0] * 5 + [1] * 3
     assert short["masked_lm_weights"].numpy().tolist() == [1, 0, 0, 0, 0]  # round(8 * 0.15) = 1
+
+
+def _filled(options: InstanceOptions) -> InstanceBatch:
+    """Fifty-one instances of random spans of 4,000 token ids (the same every call)."""
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(1000, 5000, 4000).astype(np.int32)
+    starts = rng.random(4000) < 0.6 if options.whole_word_mask else None
+    batch = InstanceBatch(options, SPECIAL)
+    base = batch.add_tokens(tokens, starts)
+    begins = base + rng.integers(0, 3000, 50)
+    lengths = rng.integers(1, 60, (2, 50))  # a packed sequence (no NSP) fits by construction
+    batch.add_pairs(np.arange(50, dtype=np.uint64) * 7919, begins, begins + lengths[0], begins[::-1],
+                    begins[::-1] + lengths[1], True)
+    if options.nsp:
+        segment_starts = (None, None) if starts is None else (starts[:40], starts[40:95])
+        batch.add_pair(99, tokens[:40], tokens[40:95], *segment_starts, False)
+    return batch
+
+
+@pytest.mark.parametrize("options", [InstanceOptions(64, 10), InstanceOptions(64, 10, whole_word_mask=True),
+                                     InstanceOptions(64, 10, nsp=False)])
+def test_rows_encoded_a_slice_at_a_time_give_the_same_bytes_orders_and_counts(options, monkeypatch):
+    encoded = {}
+    for positions in (1 << 20, 64 * 7, 64):  # all rows at once, 7 rows, one row at a time
+        monkeypatch.setattr(instance_batch, "ENCODED_POSITIONS", positions)
+        batch = _filled(options)
+        orders, records = batch.encode()
+        encoded[positions] = orders.tolist(), records.data, records.ends.tolist(), dict(batch.counts)
+    assert len(encoded[64][0]) >= 50 and encoded[1 << 20] == encoded[64 * 7] == encoded[64]
