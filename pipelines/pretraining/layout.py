@@ -17,7 +17,8 @@ from pipelines.pretraining.options import PretrainingDataOptions
 # spans would hold a heavy-tailed corpus (books of 500,000 tokens beside stubs of 50) unevenly, and the largest
 # of many ranges, which sets a worker's peak memory, would grow with the corpus. 2^16 buckets keep the counts
 # combined to the layout small and still cut ranges of 500,000 tokens within ~60,000 tokens for all of English
-# Wikipedia (4 billion tokens).
+# Wikipedia (4 billion tokens). Beyond 2^16 x tokens_per_range tokens (32 billion at the default) an average
+# bucket outgrows a range, and ranges grow with the corpus.
 BUCKET_BITS = 16
 _SHARD_BYTES = 64 * 2**20  # automatic sharding target
 
