@@ -10,6 +10,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import handoff
+from tests.support.local_pipeline import local_pipeline
 
 
 def test_spool_writes_when_full_and_load_reads_back_in_the_order_given(tmp_path: Path) -> None:
@@ -55,7 +56,7 @@ def test_an_output_in_a_bucket_hands_off_through_a_local_temporary_folder_remove
 def test_spread_moves_every_value_once(tmp_path: Path, monkeypatch, kind: str) -> None:
     monkeypatch.setattr(handoff, "BLOCK_BYTES", 200)
     values = [(f"doc{i}", ["sentence"] * (i % 7)) for i in range(300)]
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         spread = pipeline | beam.Create(values) | handoff.Spread(kind, str(tmp_path / "handoff"))
         assert_that(spread, equal_to(values))
     files = list((tmp_path / "handoff").glob("*")) if kind == "files" else []

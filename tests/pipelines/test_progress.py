@@ -11,6 +11,7 @@ import pytest
 from pipelines import progress
 from pipelines.cli.main import main
 from tests.support.wiki_fixtures import DATA
+from tests.support.local_pipeline import local_pipeline
 
 WIKI = DATA / "wikipedia" / "enwiki-pages-articles1-excerpt-40pages.xml.bz2"
 BOOK = DATA / "gutenberg" / "pg1342-pride-and-prejudice-2025header-excerpt.txt"
@@ -100,7 +101,7 @@ class _CountLikeTheCorpusStage(beam.DoFn):
 
 @pytest.fixture(scope="module")
 def finished_job():
-    with beam.Pipeline() as pipeline:  # the with block sets pipeline.result, as run_pipeline's does
+    with local_pipeline() as pipeline:  # the with block sets pipeline.result, as run_pipeline's does
         _ = pipeline | beam.Create([1_500_000, 2_000_000, 500_000]) | beam.ParDo(_CountLikeTheCorpusStage())
     return pipeline
 

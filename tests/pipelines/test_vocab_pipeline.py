@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.cli import main as cli
 from tests.support.wiki_fixtures import DATA
+from tests.support.local_pipeline import local_pipeline
 
 GUTENBERG = DATA / "gutenberg"
 BOOKS = f"gutenberg:{GUTENBERG}/pg1*.txt"  # English books
@@ -84,7 +85,6 @@ def test_check_against_model_config(tmp_path, capsys):
 
 
 def test_counts_are_beam_metrics_that_match_vocab_stats(tmp_path):
-    import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
     from pipelines import vocab_pipeline
@@ -92,7 +92,7 @@ def test_counts_are_beam_metrics_that_match_vocab_stats(tmp_path):
     from pipelines.output_folder import Staging
 
     options = vocab_pipeline.VocabOptions(output=str(tmp_path), vocab_size=2000, min_word_count=1, holdout_percent=40)
-    pipeline = beam.Pipeline()
+    pipeline = local_pipeline()
     vocab_pipeline.build_pipeline(pipeline, expand_inputs([BOOKS]), options,
                                   Staging(str(tmp_path), str(tmp_path / "work")), {})
     result = pipeline.run()
@@ -131,7 +131,7 @@ def test_word_counts_survive_flushed_tables(tmp_path, monkeypatch, handoff):
                   key=lambda wc: (wc[1], wc[0]), reverse=True)[:300]
     assert len(kept) == 300 and sum(count >= 2 for count in expected.values()) > 300
     (tmp_path / "handoff").mkdir()
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         counts = (pipeline | beam.Create(docs)
                   | vocab_pipeline.CountWords(True, 2, 300, "training", handoff, str(tmp_path / "handoff")))
         assert_that(counts, equal_to([kept]))

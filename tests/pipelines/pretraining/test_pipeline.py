@@ -31,6 +31,7 @@ from pipelines.pretraining.options import PretrainingDataOptions
 from pipelines.pretraining.tokens import load_tokenizer
 from tests.support.pretraining_data import BOOKS, VOCAB, bucket_totals, read_dataset
 from tests.support.reference_bert import import_reference
+from tests.support.local_pipeline import local_pipeline
 
 MULTI = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
 THREADS = ["--direct_num_workers", "2", "--direct_running_mode", "multi_threading"]  # in this process: patchable
@@ -119,14 +120,12 @@ def _marked_corpus(path: Path, documents: int) -> list[str]:
 
 def test_the_output_does_not_depend_on_how_the_corpus_is_cut_into_ranges(tmp_path):
     """One range for the whole book text, or ranges of a thousand tokens or five documents: the same bytes."""
-    import apache_beam as beam
-
     tokenizer, _ = load_tokenizer(VOCAB, True)
     written = {}
     for name, cut in {"one": {}, "tokens": {"tokens_per_range": 1000}, "documents": {"docs_per_range": 5}}.items():
         options = PretrainingDataOptions(output=str(tmp_path / name), lengths=(InstanceOptions(128, 20),),
                                          dupe_factor=2, **cut)
-        with beam.Pipeline() as pipeline:
+        with local_pipeline() as pipeline:
             pretraining_pipeline.build_pipeline(pipeline, options, tokenizer, [], [BOOKS],
                                                 Staging(options.output, str(tmp_path / f"work-{name}")))
         written[name] = {path.name: path.read_bytes() for path in (tmp_path / name / "seq128").iterdir()}
@@ -147,9 +146,8 @@ def test_random_next_segments_come_from_the_whole_corpus(tmp_path):
     tokenizer, _ = load_tokenizer(VOCAB, True)
     options = PretrainingDataOptions(
         output=str(output), lengths=(InstanceOptions(64, 10),), dupe_factor=5, docs_per_range=4)
-    import apache_beam as beam
 
-    with beam.Pipeline() as pipeline:
+    with local_pipeline() as pipeline:
         pretraining_pipeline.build_pipeline(pipeline, options, tokenizer, [], [str(text)],
                                             Staging(str(output), str(tmp_path / "work")))
     _, data = read_dataset(output / "seq64")
