@@ -14,9 +14,10 @@ input reaches S MB.
 Then `bertprep run` (corpus, vocab, pretraining-data; --direct_num_workers --workers, multi_processing) runs
 on it in a child process, polled for the peak resident memory (VmHWM) of the launcher and of its largest
 worker. With --by_stage the three stage commands run one after the other instead, with the same flags and
-folders as `run` gives them, and each stage's time and peaks are printed too. The table gives each size's wall time and peaks, the wall time against a linear extrapolation from
-the smallest size, and the peak against the smallest size's. The check after each run: corpus read = kept +
-dropped + errors (stats.json), every kept document read by pretraining-data, every instance made written.
+folders as `run` gives them, and each stage's time and peaks are printed too. The table gives each size's wall
+time and peaks, the wall time against a linear extrapolation from the smallest size, and the peak against the
+smallest size's. The check after each run: corpus read = kept + dropped + errors (stats.json), every kept
+document read by pretraining-data, every instance made written.
 """
 from __future__ import annotations
 
@@ -130,10 +131,16 @@ def _check_counters(out: Path) -> str:
     return "; ".join(problems)
 
 
+CLI = [sys.executable, "-m", "pipelines.cli"]
+
+
+def _distribution(workers: int) -> list[str]:
+    return [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+
+
 def _stage_commands(kinds: list[str], out: Path, workers: int) -> dict[str, list[str]]:
     """The commands `bertprep run` amounts to, stage by stage."""
-    cli = [sys.executable, "-m", "pipelines.cli"]
-    distribution = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    cli, distribution = CLI, _distribution(workers)
     return {
         "corpus": [*cli, "corpus", *kinds, "--output", f"{out}/corpus", *distribution],
         "vocab": [*cli, "vocab", f"--input=parquet:{out}/corpus/documents-*.parquet", "--output", f"{out}/vocab",
@@ -174,8 +181,7 @@ def main() -> int:
         if args.by_stage:
             wall, main_mb, worker_mb = _measure_stages(kinds, out, args.workers, size)
         else:
-            command = [sys.executable, "-m", "pipelines.cli", "run", *kinds, "--output", str(out), "--overwrite",
-                       f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+            command = [*CLI, "run", *kinds, "--output", str(out), "--overwrite", *_distribution(args.workers)]
             wall, main_mb, worker_mb = run_measured(command, one_core=False)
         problems = _check_counters(out)
         rows.append((size, nbytes, wall, main_mb, worker_mb, problems))

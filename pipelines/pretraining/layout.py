@@ -28,6 +28,12 @@ def bucket_of(rank_key: int) -> int:
     return rank_key >> (63 - BUCKET_BITS)
 
 
+def count_in_bucket(totals: dict[int, tuple[int, int]], bucket: int, documents: int, tokens: int) -> None:
+    """Adds `documents` holding `tokens` tokens to totals[bucket], the (documents, tokens) that make_layout reads."""
+    held_documents, held_tokens = totals.get(bucket, (0, 0))
+    totals[bucket] = held_documents + documents, held_tokens + tokens
+
+
 class Layout(NamedTuple):
     """What the whole corpus decides: its size, the rank ranges, the shard counts."""
 

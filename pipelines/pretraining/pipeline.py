@@ -48,7 +48,7 @@ from pipelines.handoff import Spilled, SpoolingDoFn, Spread, load
 from pipelines.pretraining.inputs import DOCUMENT_COLUMNS, bert_text_documents, text_document_prefixes
 from pipelines.pretraining.instance_batch import InstanceBatch, new_batches
 from pipelines.pretraining.instances import SpecialIds, TokenizedDocument
-from pipelines.pretraining.layout import Layout, bucket_of, make_layout, rank_key, rank_order
+from pipelines.pretraining.layout import Layout, bucket_of, count_in_bucket, make_layout, rank_key, rank_order
 from pipelines.pretraining.options import PretrainingDataOptions
 from pipelines.pretraining.packing import pack_range
 from pipelines.pretraining.pairing import fulfil_requests, pair_range
@@ -161,32 +161,31 @@ class Tokenize(beam.PTransform):
 # ---------------------------------------------------------------------------
 
 
-def _key_by_range(ref: DocumentRef, layout: Layout, seed: int) -> tuple[int, tuple[int, DocumentRef]]:
-    key = rank_key(seed, ref.id)
-    return layout.range_of(key), (key, ref)
+def _with_rank_key(ref: DocumentRef, seed: int) -> tuple[int, DocumentRef]:
+    return rank_key(seed, ref.id), ref
+
+
+def _key_by_range(ranked: tuple[int, DocumentRef], layout: Layout) -> tuple[int, tuple[int, DocumentRef]]:
+    return layout.range_of(ranked[0]), ranked
 
 
 class _BucketTotals(beam.CombineFn):
-    """DocumentRefs -> {bucket of rank keys: (documents, tokens)} of every bucket holding any."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
+    """(rank key, DocumentRef) pairs -> {bucket of rank keys: (documents, tokens)} of every bucket holding any."""
 
     def create_accumulator(self) -> dict[int, tuple[int, int]]:
         return {}
 
-    def add_input(self, totals: dict[int, tuple[int, int]], ref: DocumentRef) -> dict[int, tuple[int, int]]:
-        bucket = bucket_of(rank_key(self.seed, ref.id))
-        documents, tokens = totals.get(bucket, (0, 0))
-        totals[bucket] = documents + 1, tokens + ref.num_tokens
+    def add_input(self, totals: dict[int, tuple[int, int]], ranked: tuple[int, DocumentRef]
+                  ) -> dict[int, tuple[int, int]]:
+        key, ref = ranked
+        count_in_bucket(totals, bucket_of(key), 1, ref.num_tokens)
         return totals
 
     def merge_accumulators(self, accumulators: Iterable[dict[int, tuple[int, int]]]) -> dict[int, tuple[int, int]]:
         merged: dict[int, tuple[int, int]] = {}
         for totals in accumulators:
             for bucket, (documents, tokens) in totals.items():
-                merged_documents, merged_tokens = merged.get(bucket, (0, 0))
-                merged[bucket] = merged_documents + documents, merged_tokens + tokens
+                count_in_bucket(merged, bucket, documents, tokens)
         return merged
 
     def extract_output(self, totals: dict[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
@@ -206,12 +205,13 @@ class Rank(beam.PTransform):
         self.options = options
 
     def expand(self, documents):
+        ranked = documents | "RankKeys" >> beam.Map(_with_rank_key, self.options.seed)
         layout = AsSingleton(
-            documents
-            | "CountBuckets" >> beam.CombineGlobally(_BucketTotals(self.options.seed)).without_defaults()
+            ranked
+            | "CountBuckets" >> beam.CombineGlobally(_BucketTotals()).without_defaults()
             | "Layout" >> beam.Map(make_layout, self.options),
             default_value=make_layout({}, self.options))
-        keyed = documents | "KeyByRange" >> beam.Map(_key_by_range, layout, self.options.seed)
+        keyed = ranked | "KeyByRange" >> beam.Map(_key_by_range, layout)
         return keyed, layout
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from formats.pretraining_data import DatasetMetadata, feature_spec
 from pipelines.pretraining.instances import SpecialIds, TokenizedDocument
-from pipelines.pretraining.layout import bucket_of, rank_key
+from pipelines.pretraining.layout import bucket_of, count_in_bucket, rank_key
 from tests.support.paths import DATA, UNCASED_VOCAB
 
 VOCAB = str(UNCASED_VOCAB)
@@ -39,7 +39,5 @@ def bucket_totals(documents: dict[str, int], seed: int) -> dict[int, tuple[int, 
     """What the pipeline counts for the layout, {bucket: (documents, tokens)}, of documents given as {id: tokens}."""
     totals: dict[int, tuple[int, int]] = {}
     for doc_id, tokens in documents.items():
-        bucket = bucket_of(rank_key(seed, doc_id))
-        count, total = totals.get(bucket, (0, 0))
-        totals[bucket] = count + 1, total + tokens
+        count_in_bucket(totals, bucket_of(rank_key(seed, doc_id)), 1, tokens)
     return totals
