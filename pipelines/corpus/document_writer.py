@@ -5,9 +5,11 @@ differently on every run; the design asks for byte-identical output whatever
 the runner or worker count. So each document goes to the shard its id hashes
 to, and a shard is written sorted by id, a row group of 1,000 documents (or
 `ROW_GROUP_CHARACTERS` characters of sentences) at a time. The writer never
-holds a whole shard: up to `SORT_RUN_DOCUMENTS` documents or
-`SORT_RUN_CHARACTERS` characters of sentences are sorted in memory; a larger
-shard is spilled as sorted runs into the stage's work folder, in chunks of
+holds a whole shard. Documents handed off as files (pipelines.handoff) are
+sorted by where they lie and read back in id order, one at a time. Documents
+that travelled whole are sorted up to `SORT_RUN_DOCUMENTS` documents or
+`SORT_RUN_CHARACTERS` characters of sentences at a time: a larger shard is
+spilled as sorted runs into the stage's work folder, in chunks of
 `SPILL_CHUNK_CHARACTERS`, and merged a chunk of each run at a time while it
 is written, giving the same bytes.
 Each file is written under a temporary name and renamed into place when whole
@@ -19,8 +21,10 @@ import contextlib
 import fnmatch
 import hashlib
 import heapq
+import itertools
 import pickle
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 import apache_beam as beam
 import pyarrow as pa
@@ -30,7 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from formats.corpus_files import CORPUS_STATS_FILE, DOCUMENTS_FILES, DOCUMENTS_SCHEMA, TEXT_FILES
 from pipelines.corpus.documents import Document, HandedDocument
-from pipelines.handoff import fetched
+from pipelines.handoff import Spilled, fetched
 from pipelines.output_folder import Staging, complete_files, created
 
 _ROW_GROUP_ROWS = 1000
@@ -92,24 +96,65 @@ def _read_run(path: str) -> Iterator[Document]:
             yield from chunk
 
 
-def sorted_documents(docs: Iterable[Document], spill_prefix: str, run_documents: int = SORT_RUN_DOCUMENTS,
-                     run_characters: int = SORT_RUN_CHARACTERS) -> Iterator[Document]:
-    """`docs` in (id, sentences) order, holding at most `run_documents` of them or about `run_characters`
-    characters of sentences (and a spilled chunk per run while merging): a larger input is sorted in runs spilled
-    to `spill_prefix`-N files, then merged."""
-    runs: list[str] = []
-    run: list[Document] = []
-    # Every run but the last is spilled; the last is merged from memory.
-    for chunk in _chunks(iter(docs), run_documents, run_characters):
-        if run:
-            runs.append(_spill(sorted(run, key=_sort_key), f"{spill_prefix}-{len(runs)}"))
-        run = chunk
-    run.sort(key=_sort_key)
-    if not runs:
-        yield from run
-        return
-    yield from heapq.merge(*(_read_run(path) for path in runs), iter(run), key=_sort_key)
-    FileSystems.delete(runs)
+def _characters(doc: Document) -> int:
+    return sum(map(len, doc.sentences))
+
+
+class _RunSorter:
+    """Documents added one by one, given back in (id, sentences) order: every `run_documents` documents or
+    about `run_characters` characters of sentences make a run, and every run but the last is sorted and spilled
+    to `spill_prefix`-N; the runs are merged from their files and the last from memory."""
+
+    def __init__(self, spill_prefix: str, run_documents: int, run_characters: int) -> None:
+        self.spill_prefix, self.run_documents, self.run_characters = spill_prefix, run_documents, run_characters
+        self.runs: list[str] = []
+        self.run: list[Document] = []
+        self.held = 0
+
+    def add(self, doc: Document) -> None:
+        if len(self.run) >= self.run_documents or self.held >= self.run_characters:
+            self.runs.append(_spill(sorted(self.run, key=_sort_key), f"{self.spill_prefix}-{len(self.runs)}"))
+            self.run, self.held = [], 0
+        self.run.append(doc)
+        self.held += _characters(doc)
+
+    def ordered(self) -> Iterator[Document]:
+        self.run.sort(key=_sort_key)
+        if not self.runs:
+            yield from self.run
+            return
+        yield from heapq.merge(*(_read_run(path) for path in self.runs), iter(self.run), key=_sort_key)
+        FileSystems.delete(self.runs)
+
+
+def _read_in_id_order(located: list[tuple[str, Spilled]]) -> Iterator[Document]:
+    """Handed-off documents, given as (id, where it lies), read back one by one in (id, sentences) order."""
+    located.sort(key=itemgetter(0))
+    docs = fetched(spilled for _, spilled in located)
+    for _, same_id in itertools.groupby(zip((doc_id for doc_id, _ in located), docs), key=itemgetter(0)):
+        yield from sorted((doc for _, doc in same_id), key=_sort_key)
+
+
+def ordered_documents(items: Iterable[Document | HandedDocument], spill_prefix: str,
+                      run_documents: int = SORT_RUN_DOCUMENTS, run_characters: int = SORT_RUN_CHARACTERS
+                      ) -> Iterator[Document]:
+    """A shard's documents in (id, sentences) order.
+
+    A handed-off document is held as its id and where it lies until its turn to be written: with the files
+    handoff the runner's process holds those pairs anyway, while sorting the documents themselves would hold a
+    run of their text (over 250 MB for a shard of 90 M characters). Documents that travelled whole are sorted
+    holding at most `run_documents` of them or about `run_characters` characters of sentences (and a spilled
+    chunk per run while merging): more are sorted in runs spilled to `spill_prefix`-N files. Both streams are
+    merged."""
+    sorter = _RunSorter(spill_prefix, run_documents, run_characters)
+    located: list[tuple[str, Spilled]] = []
+    for item in items:
+        document = item.document if isinstance(item, HandedDocument) else item
+        if isinstance(document, Spilled):
+            located.append((item.id, document))
+        else:
+            sorter.add(document)
+    return heapq.merge(sorter.ordered(), _read_in_id_order(located), key=_sort_key)
 
 
 def _chunks(docs: Iterator[Document], size: int, characters: int) -> Iterator[list[Document]]:
@@ -118,7 +163,7 @@ def _chunks(docs: Iterator[Document], size: int, characters: int) -> Iterator[li
     held = 0
     for doc in docs:
         chunk.append(doc)
-        held += sum(map(len, doc.sentences))
+        held += _characters(doc)
         if len(chunk) == size or held >= characters:
             yield chunk
             chunk, held = [], 0
@@ -129,12 +174,10 @@ def _chunks(docs: Iterator[Document], size: int, characters: int) -> Iterator[li
 def write_documents_shard(staging: Staging, shard: int, num_shards: int, docs: Iterable[Document | HandedDocument],
                           text_output: bool, run_documents: int = SORT_RUN_DOCUMENTS) -> list[tuple[str, int]]:
     """Writes one shard of the documents (Parquet, and reference-format text if `text_output`) in id order, a
-    row group at a time; returns (path relative to the output, bytes) of each file. Handed-off documents are
-    read back one at a time."""
+    row group at a time; returns (path relative to the output, bytes) of each file."""
     documents = DOCUMENTS_FILES.name(shard, num_shards)
     text = TEXT_FILES.name(shard, num_shards) if text_output else None
-    docs = fetched(doc.document if isinstance(doc, HandedDocument) else doc for doc in docs)
-    ordered = sorted_documents(docs, staging.temporary(f"_sort/{documents}"), run_documents)
+    ordered = ordered_documents(docs, staging.temporary(f"_sort/{documents}"), run_documents)
     with staging.create(documents) as handle, \
             (staging.create(text) if text else contextlib.nullcontext()) as text_handle:
         writer = None
@@ -168,13 +211,15 @@ class WriteDocuments(beam.PTransform):
     def expand(self, docs):
         staging, num_shards, text_output = self._staging, self._num_shards, self._text_output
         keyed = docs | "KeyByShard" >> beam.Map(lambda doc: (shard_of(doc.id, num_shards), doc))
-        every_shard = (
-            docs.pipeline | "AllShards" >> beam.Create(range(num_shards)) | "AsKeys" >> beam.Map(lambda s: (s, None))
-        )
+        every_shard = docs.pipeline | "AllShards" >> beam.Create([(shard, None) for shard in range(num_shards)])
+        # A GroupByKey, not a CoGroupByKey: Beam's CoGroupByKey gathers each key's values into a list, which for
+        # a shard of whole documents (the shuffle handoff, Dataflow) is the shard in memory; a group is read
+        # lazily, so the writer's sort keeps its bound.
         return (
-            {"docs": keyed, "shard": every_shard}
-            | "GroupShards" >> beam.CoGroupByKey()
-            | "WriteShard" >> beam.FlatMap(
-                lambda kv: write_documents_shard(staging, kv[0], num_shards, kv[1]["docs"], text_output)
-            )
+            (keyed, every_shard)
+            | "WithEveryShard" >> beam.Flatten()
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteShard" >> beam.FlatMapTuple(
+                lambda shard, docs: write_documents_shard(
+                    staging, shard, num_shards, (doc for doc in docs if doc is not None), text_output))
         )

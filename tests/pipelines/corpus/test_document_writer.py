@@ -8,8 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipelines.corpus import document_writer
-from pipelines.corpus.document_writer import sorted_documents, write_documents_shard
-from pipelines.corpus.documents import Document
+from pipelines.corpus.document_writer import ordered_documents, write_documents_shard
+from pipelines.corpus.documents import Document, HandedDocument
+from pipelines.handoff import Reader, Spool
 from pipelines.output_folder import Staging
 from tests.support.paths import DATA
 
@@ -48,7 +49,7 @@ def test_a_large_shard_is_held_a_run_at_a_time(tmp_path: Path) -> None:
     """1,050 documents in runs of 100: ten sorted runs of 100 go to files, the last 50 stay in memory, and the
     files are read back a row group at a time while merging, then removed."""
     docs = _documents(1_050)
-    ordered = sorted_documents(iter(docs), str(tmp_path / "run"), run_documents=100)
+    ordered = ordered_documents(iter(docs), str(tmp_path / "run"), run_documents=100)
     first = next(ordered)
     runs = sorted(tmp_path.glob("run-*"), key=lambda path: int(path.name.split("-")[1]))
     assert len(runs) == 10
@@ -65,8 +66,8 @@ def test_runs_are_cut_by_characters_too(tmp_path: Path, monkeypatch) -> None:
     runs: list[str] = []
     spill = document_writer._spill
     monkeypatch.setattr(document_writer, "_spill", lambda run, path: (runs.append(path), spill(run, path))[1])
-    ordered = list(sorted_documents(iter(docs), str(tmp_path / "run"), run_documents=10_000,
-                                    run_characters=characters // 4))
+    ordered = list(ordered_documents(iter(docs), str(tmp_path / "run"), run_documents=10_000,
+                                     run_characters=characters // 4))
     assert ordered == sorted(docs, key=lambda doc: (doc.id, doc.sentences))
     assert len(runs) in (3, 4)  # every quarter of the text (the last may stay in memory)
 
@@ -96,6 +97,35 @@ def test_spilled_chunks_and_row_groups_are_cut_by_characters(tmp_path: Path, mon
     assert len(groups) > 3 and sum(groups) == 1_200 and max(groups) < 1_000
     ids = shard.read().column("id").to_pylist()
     assert ids == sorted(doc.id for doc in docs)
+
+
+def _handed_off(docs: list[Document], folder: Path) -> list[HandedDocument]:
+    """The documents as the files handoff delivers them: pickled into spool files, each travelling as its id,
+    its input and where it lies."""
+    folder.mkdir()
+    spool = Spool(str(folder), limit=20_000)  # several spool files
+    handed = [HandedDocument(doc.id, doc.input, spool.add(doc)) for doc in docs]
+    spool.close()
+    return handed
+
+
+def test_handed_off_documents_are_read_back_one_by_one_in_order(tmp_path: Path, monkeypatch) -> None:
+    """Handed-off documents are never sorted as text: no run is spilled however small the runs, each document is
+    read once, when its turn comes, and the shard has the bytes of whole documents sorted in memory (the two
+    documents sharing an id included)."""
+    docs = _documents(1_234)
+    handed = _handed_off(docs, tmp_path / "handoff")
+    reads: list[object] = []
+    read = Reader.read
+    monkeypatch.setattr(Reader, "read", lambda self, spilled, *args: (reads.append(spilled), read(self, spilled, *args))[1])
+    spills: list[str] = []
+    monkeypatch.setattr(document_writer, "_spill", lambda run, path: spills.append(path))
+    ordered = ordered_documents(iter(handed), str(tmp_path / "run"), run_documents=10)
+    # The two documents of the smallest id, and the next one, which ends their group.
+    assert next(ordered).id == "gutenberg:0" and len(reads) == 3
+    rest = list(ordered)
+    assert len(rest) == len(docs) - 1 and len(reads) == len(set(reads)) == len(docs) and not spills
+    assert _write(tmp_path / "handed", handed, run_documents=10) == _write(tmp_path / "whole", docs, 10_000)
 
 
 def test_an_empty_shard_is_an_empty_table(tmp_path: Path) -> None:
