@@ -91,9 +91,9 @@ class _CountWords(SpoolingDoFn):
         self._counted = counted
 
     def setup(self) -> None:
-        from vocab.tokenization import BasicTokenizer
+        from vocab.tokenization import WORKER_CACHE_SIZE, BasicTokenizer
 
-        self._tokenizer = BasicTokenizer(do_lower_case=self._do_lower_case)
+        self._tokenizer = BasicTokenizer(do_lower_case=self._do_lower_case, cache_size=WORKER_CACHE_SIZE)
         # Beam metrics: the Dataflow UI shows them while the job runs.
         self._documents = progress.counter(METRICS_NAMESPACE, f"{self._counted}_documents")
         self._words = progress.counter(METRICS_NAMESPACE, f"{self._counted}_words")
@@ -251,7 +251,7 @@ def learn_and_write(word_counts: list, heldout_counts: list, sample: list, optio
             raise ValueError("the inputs hold no words: nothing to learn a vocabulary from")
         if options.method == "wordpiece":
             tokens = wordpiece_learner.learn_wordpiece(
-                dict(word_counts), options.vocab_size, num_unused=options.num_unused, min_char_count=options.min_char_count
+                word_counts, options.vocab_size, num_unused=options.num_unused, min_char_count=options.min_char_count
             )
         else:
             tokens = _train_sentencepiece(sample, options)

@@ -93,6 +93,11 @@ _ASCII_PUNCT_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
 # when full bounds memory on adversarial input (random strings) and costs
 # only recomputation.
 DEFAULT_CACHE_SIZE = 500_000
+# What the pipelines' workers keep per cache instead. Word frequencies are Zipfian, so the 100,000 most recent
+# cover nearly every lookup: on the 1 GB scale run (124M tokens, 260,000 distinct words per worker) tokenizing for
+# pretraining data took the same 30 s as with the default, and each worker held ~100 MB less; counting the words
+# of the 256 MB run's corpus took 7.1-7.4 CPU s against 6.8-7.7 with the default, with 45-55 MB less.
+WORKER_CACHE_SIZE = 100_000
 
 
 class VocabError(ValueError):
@@ -235,16 +240,14 @@ def _basic_tokens(text: str, lower: bool) -> list[str]:
     return passes.token.findall(text)
 
 
-def _encoder(lower: bool, wordpiece: WordpieceTokenizer | None = None, cache: dict | None = None,
-             ids: bool = False, chunks: dict | None = None) -> object | None:
+def _encoder(lower: bool, wordpiece: WordpieceTokenizer, cache: dict | None = None, ids: bool = False,
+             chunks: dict | None = None) -> object | None:
     """The compiled loop over whole texts (None without the extension): basic tokens as `_basic_tokens`
-    gives them, and each word's pieces (token ids when `ids`) through `cache` and `wordpiece`'s vocab.
-    `chunks` caches the words of each whitespace-separated non-ASCII chunk; encoders with the same casing
-    can share it."""
+    gives them, and each word's pieces (token ids when `ids`) through `cache` and `wordpiece`'s vocab (an
+    empty one for basic tokens only). `chunks` caches the words of each whitespace-separated non-ASCII chunk;
+    encoders with the same casing can share it. Every cache holds at most `wordpiece.cache_size` entries."""
     if _compiled is None:
         return None
-    if wordpiece is None:  # basic tokens only
-        wordpiece = WordpieceTokenizer({}, cache_size=DEFAULT_CACHE_SIZE)
     return _compiled.Encoder(
         lower=lower,
         normalize=_normalize_lower if lower else _normalize_cased,
@@ -357,17 +360,21 @@ class BasicTokenizer:
 
     `vocab` is accepted for the reference's signature and unused: it only
     matters there with `--preserve_unused_tokens`, which defaults to False.
+    `cache_size` bounds the cache of non-ASCII chunks' words (the compiled path).
     """
 
-    def __init__(self, do_lower_case: bool = True, vocab: object = ()) -> None:
+    def __init__(self, do_lower_case: bool = True, vocab: object = (), *, cache_size: int = DEFAULT_CACHE_SIZE
+                 ) -> None:
         self.do_lower_case = do_lower_case
-        self._compiled = _encoder(do_lower_case)
+        self.cache_size = cache_size
+        self._chunks: dict = {}
+        self._compiled = _encoder(do_lower_case, WordpieceTokenizer({}, cache_size=cache_size), chunks=self._chunks)
 
     def __getstate__(self) -> dict:
-        return {"do_lower_case": self.do_lower_case}
+        return {"do_lower_case": self.do_lower_case, "cache_size": self.cache_size}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["do_lower_case"])
+        self.__init__(state["do_lower_case"], cache_size=state.get("cache_size", DEFAULT_CACHE_SIZE))
 
     def tokenize(self, text: str) -> list[str]:
         if self._compiled is not None:
@@ -511,7 +518,7 @@ class FullTokenizer:
         self.inv_vocab = {i: token for token, i in vocab.items()}
         self.do_lower_case = do_lower_case
         self.cache_size = cache_size
-        self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+        self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case, cache_size=cache_size)
         self.wordpiece_tokenizer = WordpieceTokenizer(vocab=vocab, cache_size=cache_size)
         split_word = self.wordpiece_tokenizer.split_word
         # Its own cache, so that a caller who only encodes keeps one cache.

@@ -80,10 +80,12 @@ _PAIR = 1 << 32  # pair (a, b) of symbol ids is stored as the int a * _PAIR + b
 # --------------------------------------------------------------------------
 
 
-def word_items(word_counts: Mapping[str, int]) -> list[tuple[str, int]]:
-    """(word, count) pairs with count > 0, sorted: the order fixes every tie."""
+def word_items(word_counts: Mapping[str, int] | Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(word, count) pairs with count > 0, sorted: the order fixes every tie. Pairs given as tuples with int
+    counts are kept as they are, not copied (the learner's input is the largest thing the vocab stage holds)."""
     items = []
-    for word, count in word_counts.items():
+    for pair in word_counts.items() if isinstance(word_counts, Mapping) else word_counts:
+        word, count = pair
         if not isinstance(word, str) or not isinstance(count, numbers.Integral):
             raise TypeError(f"word_counts must map str to int, got {word!r}: {count!r}")
         if count < 0:
@@ -94,8 +96,11 @@ def word_items(word_counts: Mapping[str, int]) -> list[tuple[str, int]]:
                     f"word {word!r} contains whitespace: word_counts must hold words after "
                     "BERT basic tokenization, which splits on whitespace"
                 )
-            items.append((word, int(count)))
+            items.append(pair if type(pair) is tuple and type(count) is int else (word, int(count)))
     items.sort()
+    for before, after in itertools.pairwise(items):
+        if before[0] == after[0]:
+            raise ValueError(f"word {before[0]!r} is given twice: word_counts must hold each word once")
     return items
 
 
@@ -357,7 +362,7 @@ def _prune(items: list[tuple[str, int]], alpha: list[str], candidates: list[str]
 
 
 def learn_wordpiece(
-    word_counts: Mapping[str, int],
+    word_counts: Mapping[str, int] | Iterable[tuple[str, int]],
     vocab_size: int,
     *,
     num_unused: int = 99,
@@ -366,7 +371,8 @@ def learn_wordpiece(
 ) -> list[str]:
     """The full BERT vocab (special layout, alphabet, learned pieces), `vocab_size` lines.
 
-    `word_counts`: words after BERT basic tokenization -> counts. Characters
+    `word_counts`: words after BERT basic tokenization -> counts (a mapping, or (word, count) pairs of distinct
+    words). Characters
     seen fewer than `min_char_count` times are left out (words with them
     become [UNK] and are not learned from), as are words longer than the
     200 characters the reference tokenizer accepts. Pieces are at most
@@ -384,7 +390,7 @@ def learn_wordpiece(
     if vocab_size < minimum:
         assemble_vocab([], vocab_size, num_unused, required=alpha)  # raises, naming the minimum
     known = set(alpha)
-    items = [(w, c) for w, c in items if len(w) <= MAX_WORD_CHARS and all(ch in known for ch in w)]
+    items = [item for item in items if len(item[0]) <= MAX_WORD_CHARS and all(ch in known for ch in item[0])]
     budget = vocab_size - minimum
     candidates = [
         piece

@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.errors import UsageError
 from pipelines.pretraining.instances import TokenizedDocument
-from vocab.tokenization import FullTokenizer, VocabError, is_chinese_char, parse_vocab
+from vocab.tokenization import WORKER_CACHE_SIZE, FullTokenizer, VocabError, is_chinese_char, parse_vocab
 
 # A vocab with fewer capitalized entries than this is uncased; BERT's cased
 # vocab has about 20% of them, the uncased one none.
@@ -36,12 +36,6 @@ def check_vocab_case(vocab: Mapping[str, int], do_lower_case: bool) -> None:
             "capitalized words would become [UNK]: pass --do_lower_case or give a cased vocab")
 
 
-# Words each of a worker's tokenizer caches keeps. Word frequencies are Zipfian, so the 100,000 most recent cover
-# nearly every lookup: on the 1 GB scale run (124M tokens, 260,000 distinct words per worker) tokenizing took the
-# same 30 s with 100,000 as with the tokenizer's default of 500,000, and each worker held ~100 MB less.
-CACHE_WORDS = 100_000
-
-
 def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer, str]:
     """The tokenizer and the vocab file's SHA-256; refuses a vocab whose case contradicts the flag."""
     # Beam's FileSystems, not tf.io.gfile: importing TensorFlow would cost this stage ~0.5 GB of memory.
@@ -52,7 +46,7 @@ def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer,
         check_vocab_case(vocab, do_lower_case)
     except (OSError, VocabError, ValueError) as error:
         raise UsageError(f"--vocab {vocab_path}: {error}") from None
-    return FullTokenizer.from_vocab(vocab, do_lower_case, cache_size=CACHE_WORDS), hashlib.sha256(data).hexdigest()
+    return FullTokenizer.from_vocab(vocab, do_lower_case, cache_size=WORKER_CACHE_SIZE), hashlib.sha256(data).hexdigest()
 
 
 @functools.cache

@@ -92,6 +92,8 @@ def test_same_counts_give_identical_bytes_in_any_order(tmp_path):
     second = learn_wordpiece(shuffled, 2000)
     assert write_vocab(first, str(tmp_path / "a.txt")) == write_vocab(second, str(tmp_path / "b.txt"))
     assert (tmp_path / "a.txt").read_bytes() == (tmp_path / "b.txt").read_bytes()
+    # (word, count) pairs, as the vocab stage's counting hands them over, learn the same vocab.
+    assert learn_wordpiece(list(shuffled.items()), 2000) == first
 
 
 def test_identical_across_hash_seeds(tmp_path):
@@ -214,6 +216,8 @@ def test_input_validation():
         learn_wordpiece({"a b": 1}, 200)
     with pytest.raises(ValueError, match="no words"):
         learn_wordpiece({"a": 0}, 200)
+    with pytest.raises(ValueError, match="'ab' is given twice"):
+        learn_wordpiece([("ab", 2), ("b", 1), ("ab", 1)], 200)
 
 
 def test_evaluate_on_a_hand_made_vocab():

@@ -187,8 +187,8 @@ def test_vocab_case_must_match_lowercasing():
 
 
 def test_the_stage_tokenizer_and_its_worker_copies_keep_bounded_word_caches(monkeypatch):
-    assert load_tokenizer(VOCAB, True)[0].cache_size == tokens.CACHE_WORDS < 500_000
-    monkeypatch.setattr(tokens, "CACHE_WORDS", 40)
+    assert load_tokenizer(VOCAB, True)[0].cache_size == tokens.WORKER_CACHE_SIZE < 500_000
+    monkeypatch.setattr(tokens, "WORKER_CACHE_SIZE", 40)
     tokenizer, _ = load_tokenizer(VOCAB, True)
     copy = pickle.loads(pickle.dumps(tokenizer))  # as Beam hands it to a worker
     words = " ".join(f"w{number}ord" for number in range(100))
