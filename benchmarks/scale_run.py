@@ -2,6 +2,7 @@
 of every stage reconciled.
 
     python benchmarks/scale_run.py [--sizes 64,1024] [--workers 2] [--work /tmp/scale-run] [--by_stage]
+        [--repeats 1]
 
 For each size S (MB of uncompressed input), the input is built from the repository's samples
 (benchmarks/data: ten Wikipedia dumps, fifteen Gutenberg books) as copies that exact deduplication keeps apart:
@@ -15,9 +16,9 @@ Then `bertprep run` (corpus, vocab, pretraining-data; --direct_num_workers --wor
 on it in a child process, polled for the peak resident memory (VmHWM) of the launcher and of its largest
 worker. With --by_stage the three stage commands run one after the other instead, with the same flags and
 folders as `run` gives them, and each stage's time and peaks are printed too. The table gives each size's wall
-time and peaks, the wall time against a linear extrapolation from the smallest size, and the peak against the
-smallest size's. The check after each run: corpus read = kept + dropped + errors (stats.json), every kept
-document read by pretraining-data, every instance made written.
+time and peaks (with --repeats N, the medians of N runs), the wall time against a linear extrapolation from the
+smallest size, and the peak against the smallest size's. The check after each run: corpus read = kept + dropped +
+errors (stats.json), every kept document read by pretraining-data, every instance made written.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import json
 import random
 import re
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -168,6 +170,8 @@ def main() -> int:
     parser.add_argument("--work", default="/tmp/scale-run")
     parser.add_argument("--by_stage", action="store_true",
                         help="run corpus, vocab and pretraining-data one by one and report each")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs per size; the table gives the medians (peaks move ~100 MB between runs)")
     args = parser.parse_args()
     work = Path(args.work)
     rows = []
@@ -178,22 +182,27 @@ def main() -> int:
         out = work / f"out-{size}"
         kinds = [f"--input={kind}:{inputs}/*{suffix}" for kind, suffix in (("wikipedia", ".bz2"), ("gutenberg", ".txt"))
                  if any(inputs.glob(f"*{suffix}"))]
-        if args.by_stage:
-            wall, main_mb, worker_mb = _measure_stages(kinds, out, args.workers, size)
-        else:
-            command = [*CLI, "run", *kinds, "--output", str(out), "--overwrite", *_distribution(args.workers)]
-            wall, main_mb, worker_mb = run_measured(command, one_core=False)
-        problems = _check_counters(out)
+        runs, problems = [], ""
+        for _ in range(args.repeats):
+            if args.by_stage:
+                runs.append(_measure_stages(kinds, out, args.workers, size))
+            else:
+                shutil.rmtree(out, ignore_errors=True)  # `run` keeps a complete output, --overwrite or not
+                command = [*CLI, "run", *kinds, "--output", str(out), *_distribution(args.workers)]
+                runs.append(run_measured(command, one_core=False))
+            problems = problems or _check_counters(out)
+            wall, main_mb, worker_mb = runs[-1]
+            print(f"{size} MB: {nbytes / 1e6:.1f} MB in {wall:.1f} s, peak {main_mb} MB launcher, {worker_mb} MB "
+                  f"worker; counters {'reconcile' if not problems else 'DISAGREE: ' + problems}", flush=True)
+        wall, main_mb, worker_mb = (statistics.median(run[i] for run in runs) for i in range(3))
         rows.append((size, nbytes, wall, main_mb, worker_mb, problems))
-        print(f"{size} MB: {nbytes / 1e6:.1f} MB in {wall:.1f} s, peak {main_mb} MB launcher, {worker_mb} MB worker; "
-              f"counters {'reconcile' if not problems else 'DISAGREE: ' + problems}", flush=True)
     base = rows[0]
     print("\n| input MB | wall s | vs linear from the smallest | launcher peak MB | largest worker peak MB | "
           "peak vs the smallest | counters |\n|---:|---:|---:|---:|---:|---:|---|")
     for size, nbytes, wall, main_mb, worker_mb, problems in rows:
         linear = base[2] * nbytes / base[1]
         peak, base_peak = max(main_mb, worker_mb), max(base[3], base[4])
-        print(f"| {nbytes / 1e6:.0f} | {wall:.0f} | {wall / linear:.2f}x | {main_mb} | {worker_mb} | "
+        print(f"| {nbytes / 1e6:.0f} | {wall:.0f} | {wall / linear:.2f}x | {main_mb:.0f} | {worker_mb:.0f} | "
               f"{peak / base_peak:.2f}x | {'reconcile' if not problems else problems} |")
     return 0
 

@@ -117,7 +117,12 @@ def test_handed_off_documents_are_read_back_one_by_one_in_order(tmp_path: Path, 
     handed = _handed_off(docs, tmp_path / "handoff")
     reads: list[object] = []
     read = Reader.read
-    monkeypatch.setattr(Reader, "read", lambda self, spilled, *args: (reads.append(spilled), read(self, spilled, *args))[1])
+
+    def counted_read(self, spilled, *args):
+        reads.append(spilled)
+        return read(self, spilled, *args)
+
+    monkeypatch.setattr(Reader, "read", counted_read)
     spills: list[str] = []
     monkeypatch.setattr(document_writer, "_spill", lambda run, path: spills.append(path))
     ordered = ordered_documents(iter(handed), str(tmp_path / "run"), run_documents=10)
