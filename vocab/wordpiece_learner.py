@@ -371,11 +371,11 @@ def learn_wordpiece(
 ) -> list[str]:
     """The full BERT vocab (special layout, alphabet, learned pieces), `vocab_size` lines.
 
-    `word_counts`: words after BERT basic tokenization -> counts (a mapping, or (word, count) pairs of distinct
-    words). Characters
-    seen fewer than `min_char_count` times are left out (words with them
-    become [UNK] and are not learned from), as are words longer than the
-    200 characters the reference tokenizer accepts. Pieces are at most
+    `word_counts`: words after BERT basic tokenization -> counts, as a mapping
+    or as (word, count) pairs of distinct words. Characters seen fewer than
+    `min_char_count` times are left out (words with them become [UNK] and are
+    not learned from), as are words longer than the 200 characters the
+    reference tokenizer accepts. Pieces are at most
     `max_piece_chars` characters. Raises ValueError when there are no words,
     or when `vocab_size` cannot hold the special tokens and the alphabet (the
     message names the minimum).
