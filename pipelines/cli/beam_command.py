@@ -177,8 +177,9 @@ def fn_api_runner(beam_args: list[str]) -> PipelineRunner | None:
     """The FnApiRunner where Beam's DirectRunner would run the pipeline with it (batch), else None.
 
     The DirectRunner first walks the pipeline twice to choose between Prism, the FnApiRunner and its
-    bundle-based runner (importing the Pub/Sub client to do so): a few tenths of a second that a
-    pipeline known to suit the FnApiRunner need not pay. The FnApiRunner reads --direct_num_workers and
+    bundle-based runner (importing the Pub/Sub client to do so), and a Prism attempt leaves an empty
+    /tmp/beam-temp* folder behind: a few tenths of a second and litter that every stage's pipeline, all
+    batch and all suited to the FnApiRunner, need not cost. The FnApiRunner reads --direct_num_workers and
     --direct_running_mode itself.
     """
     if runner_name(beam_args) not in ("", "direct", "directrunner") or \
@@ -190,12 +191,12 @@ def fn_api_runner(beam_args: list[str]) -> PipelineRunner | None:
 
 
 def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None], stage: str = "",
-                 totals: dict[str, int] | None = None, runner: PipelineRunner | None = None) -> bool:
-    """Runs a pipeline with the flags the subcommand did not claim (Beam's own).
+                 totals: dict[str, int] | None = None) -> bool:
+    """Runs a pipeline with the flags the subcommand did not claim (Beam's own), locally on the FnApiRunner
+    (fn_api_runner).
 
     `stage` names the progress lines and summary (pipelines.progress) and `totals` what is known of
-    the input before the run (for ETAs); `runner`, if given, runs it instead of the one --runner names
-    (fn_api_runner's). On Dataflow, adds the flags that stage our code if none do.
+    the input before the run (for ETAs). On Dataflow, adds the flags that stage our code if none do.
     Returns False when no job ran because Dataflow only wrote a classic
     template (--template_location): there are then no outputs to report.
     """
@@ -204,7 +205,7 @@ def run_pipeline(beam_args: list[str], build: Callable[[beam.Pipeline], None], s
     beam_args = [*beam_args, *dataflow_staging_args(beam_args)]
     location = template_location(beam_args)
     with progress.report("" if location else stage, totals) as watch, \
-            beam.Pipeline(runner=runner, options=PipelineOptions(beam_args)) as pipeline:
+            beam.Pipeline(runner=fn_api_runner(beam_args), options=PipelineOptions(beam_args)) as pipeline:
         watch(pipeline)
         build(pipeline)
     if location:

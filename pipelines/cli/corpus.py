@@ -20,7 +20,6 @@ from pipelines.cli.beam_command import (
     check_worker_readable,
     command_parameters,
     distribution,
-    fn_api_runner,
     input_files,
     read_options,
     run_pipeline,
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         options = dataclasses.replace(options, **distribution(args.handoff, beam_args, handoff_folder))
         if made and not run_pipeline(beam_args, lambda pipeline: corpus_pipeline.build_pipeline(
                 pipeline, files, options, parameters, stage.staging, output.run), "corpus",
-                progress.file_totals(files), fn_api_runner(beam_args)):
+                progress.file_totals(files)):
             return 0
     with FileSystems.open(f"{options.output}/{CORPUS_STATS_FILE}") as handle:
         summary = json.loads(handle.read())

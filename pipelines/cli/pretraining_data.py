@@ -14,7 +14,6 @@ from pipelines.cli.beam_command import (
     check_output_writable,
     check_worker_readable,
     distribution,
-    fn_api_runner,
     run_pipeline,
 )
 from pipelines.cli.flags import add_bool_flag, add_lower_case_flag, add_overwrite_argument, add_vocab_file_flag
@@ -168,7 +167,7 @@ def write_datasets(args: argparse.Namespace, beam_args: list[str], inputs: list[
                                    **distribution(args.handoff, beam_args, handoff_folder))
         if pending and not run_pipeline(beam_args, lambda pipeline: pretraining_pipeline.build_pipeline(
                 pipeline, todo, tokenizer, parquet, text, stage.staging), "pretraining-data",
-                progress.corpus_totals(input_stats, inputs), fn_api_runner(beam_args)):
+                progress.corpus_totals(input_stats, inputs)):
             return []
     written = {folder: written_metadata(folder) for folder in folders.values()}
     for folder, metadata in written.items():

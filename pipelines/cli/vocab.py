@@ -16,7 +16,6 @@ from pipelines.cli.beam_command import (
     check_worker_paths,
     command_parameters,
     distribution,
-    fn_api_runner,
     input_files,
     read_options,
     run_pipeline,
@@ -132,8 +131,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         options = dataclasses.replace(options, **distribution(args.handoff, beam_args, handoff_folder))
         if made:
             if not run_pipeline(beam_args, lambda pipeline: vocab_pipeline.build_pipeline(
-                    pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files),
-                    fn_api_runner(beam_args)):
+                    pipeline, files, options, stage.staging, output.run), "vocab", progress.file_totals(files)):
                 return 0
             if not FileSystems.exists(f"{options.output}/{vocab_pipeline.STATS_FILE}"):  # nothing learned
                 with FileSystems.open(vocab_pipeline.error_stats(stage.staging)) as handle:

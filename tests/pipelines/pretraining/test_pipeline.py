@@ -258,6 +258,21 @@ def test_the_direct_runner_is_replaced_by_the_fn_api_runner_in_batch_only():
     assert fn_api_runner(["--runner", "DataflowRunner"]) is None
 
 
+def test_every_local_stage_runs_on_the_fn_api_runner_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    """run_pipeline (every stage's, distill-labels' included) gives a local run the FnApiRunner itself: Beam's
+    DirectRunner would try Prism first, whose job server leaves an empty beam-temp* folder in the temporary
+    directory for every run."""
+    import tempfile
+
+    import apache_beam as beam
+
+    from pipelines.cli.beam_command import run_pipeline
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert run_pipeline([], lambda pipeline: pipeline | beam.Create([1, 2]) | beam.Map(lambda x: x + 1))
+    assert not list(tmp_path.iterdir())
+
+
 def test_handoff_auto_follows_the_runner():
     assert resolve_handoff("auto", []) == "files"
     assert resolve_handoff("auto", ["--runner", "DirectRunner"]) == "files"
