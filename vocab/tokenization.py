@@ -367,8 +367,9 @@ class BasicTokenizer:
                  ) -> None:
         self.do_lower_case = do_lower_case
         self.cache_size = cache_size
-        self._chunks: dict = {}
-        self._compiled = _encoder(do_lower_case, WordpieceTokenizer({}, cache_size=cache_size), chunks=self._chunks)
+        self._chunk_cache: dict[str, tuple[str, ...]] = {}
+        self._compiled = _encoder(do_lower_case, WordpieceTokenizer({}, cache_size=cache_size),
+                                  chunks=self._chunk_cache)
 
     def __getstate__(self) -> dict:
         return {"do_lower_case": self.do_lower_case, "cache_size": self.cache_size}

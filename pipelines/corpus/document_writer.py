@@ -24,7 +24,7 @@ import heapq
 import itertools
 import pickle
 from collections.abc import Iterable, Iterator
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 import apache_beam as beam
 import pyarrow as pa
@@ -130,9 +130,8 @@ class _RunSorter:
 def _read_in_id_order(located: list[tuple[str, Spilled]]) -> Iterator[Document]:
     """Handed-off documents, given as (id, where it lies), read back one by one in (id, sentences) order."""
     located.sort(key=itemgetter(0))
-    docs = fetched(spilled for _, spilled in located)
-    for _, same_id in itertools.groupby(zip((doc_id for doc_id, _ in located), docs), key=itemgetter(0)):
-        yield from sorted((doc for _, doc in same_id), key=_sort_key)
+    for _, same_id in itertools.groupby(fetched(spilled for _, spilled in located), key=attrgetter("id")):
+        yield from sorted(same_id, key=_sort_key)
 
 
 def ordered_documents(items: Iterable[Document | HandedDocument], spill_prefix: str,

@@ -46,7 +46,8 @@ def load_tokenizer(vocab_path: str, do_lower_case: bool) -> tuple[FullTokenizer,
         check_vocab_case(vocab, do_lower_case)
     except (OSError, VocabError, ValueError) as error:
         raise UsageError(f"--vocab {vocab_path}: {error}") from None
-    return FullTokenizer.from_vocab(vocab, do_lower_case, cache_size=WORKER_CACHE_SIZE), hashlib.sha256(data).hexdigest()
+    tokenizer = FullTokenizer.from_vocab(vocab, do_lower_case, cache_size=WORKER_CACHE_SIZE)
+    return tokenizer, hashlib.sha256(data).hexdigest()
 
 
 @functools.cache

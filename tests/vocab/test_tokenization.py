@@ -419,7 +419,7 @@ def test_small_cache_is_cleared_and_stays_correct(reference, code_path):
     assert len(full._chunk_cache) <= 5 and (code_path == "python" or full._chunk_cache)
     basic = pickle.loads(pickle.dumps(BasicTokenizer(cache_size=5)))  # as a pipeline worker gets it
     assert basic.cache_size == 5 and basic.tokenize(text) == reference.BasicTokenizer(do_lower_case=True).tokenize(text)
-    assert len(basic._chunks) <= 5 and (code_path == "python" or basic._chunks)
+    assert len(basic._chunk_cache) <= 5 and (code_path == "python" or basic._chunk_cache)
 
 
 def _random_vocab(rng: random.Random) -> list[str]:
